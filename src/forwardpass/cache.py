@@ -1,0 +1,132 @@
+"""The deployments a serving process holds in memory, kept in step with the registry.
+
+The prediction path reads only this cache. A background task asks the registry for its
+change counter every `refresh_seconds`, and reloads what changed: a disable, a rotated token,
+a deleted deployment or a new model version reach every process within a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+from forwardpass.batching import Batcher
+from forwardpass.registry import Deployment, Registry
+from forwardpass.rows import Interface
+from forwardpass.runtime import Model
+from forwardpass.settings import Settings
+
+log = logging.getLogger("forwardpass.cache")
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A model version in memory, with the batcher every deployment of it shares."""
+
+    model: Model
+    batcher: Batcher
+
+
+@dataclass(frozen=True)
+class Live:
+    """A deployment as the prediction path needs it."""
+
+    id: str
+    revision: int
+    token_hash: str
+    enabled: bool
+    sha256: str
+    interface: Interface | None  # None while disabled: its model need not be in memory
+    batcher: Batcher | None
+
+    async def predict(self, rows: Any) -> list[dict[str, Any]]:
+        assert self.interface is not None and self.batcher is not None
+        feeds = self.interface.decode(rows)
+        count = len(rows)
+        if count == 0:
+            return []
+        outputs = await self.batcher.submit(feeds, count)
+        return self.interface.encode(outputs, count)
+
+
+class DeploymentCache:
+    def __init__(self, registry: Registry, settings: Settings, executor: Executor) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.executor = executor
+        self._live: dict[str, Live] = {}
+        self._models: dict[str, Loaded] = {}
+        self._generation: int | None = None
+        self.ready = False
+
+    def get(self, deployment_id: str) -> Live | None:
+        return self._live.get(deployment_id)
+
+    def refresh(self) -> None:
+        """Reload what changed in the registry since the last call (blocking: run in a thread)."""
+        generation = self.registry.generation()
+        if generation == self._generation:
+            return
+        found = self.registry.deployments()
+        live: dict[str, Live] = {}
+        for deployment in found:
+            current = self._live.get(deployment.id)
+            if (
+                current is not None
+                and current.revision == deployment.revision
+                and current.sha256 == deployment.model.sha256
+            ):
+                live[deployment.id] = current
+                continue
+            try:
+                live[deployment.id] = self._build(deployment)
+            except Exception:
+                log.exception("could not load deployment %s", deployment.id)
+                if current is not None:
+                    live[deployment.id] = current
+        self._live = live
+        in_use = {d.sha256 for d in live.values() if d.interface is not None}
+        self._models = {sha: m for sha, m in self._models.items() if sha in in_use}
+        self._generation = generation
+        self.ready = True
+
+    def _build(self, deployment: Deployment) -> Live:
+        interface, batcher = None, None
+        if deployment.enabled:
+            loaded = self._load(deployment.model.sha256)
+            interface = Interface(
+                deployment.model.signature,
+                loaded.model.inputs,
+                loaded.model.outputs,
+                deployment.api_names,
+            )
+            batcher = loaded.batcher
+        return Live(
+            id=deployment.id,
+            revision=deployment.revision,
+            token_hash=deployment.token_hash,
+            enabled=deployment.enabled,
+            sha256=deployment.model.sha256,
+            interface=interface,
+            batcher=batcher,
+        )
+
+    def _load(self, sha256: str) -> Loaded:
+        loaded = self._models.get(sha256)
+        if loaded is None:
+            model = Model(self.registry.store.path(sha256), threads=self.settings.ort_threads)
+            batcher = Batcher(model.run, self.executor, max_rows=self.settings.max_batch_rows)
+            loaded = self._models[sha256] = Loaded(model, batcher)
+        return loaded
+
+    async def keep_fresh(self) -> None:
+        """Refresh forever; a registry that cannot be reached leaves the cache as it was."""
+        while True:
+            await asyncio.sleep(self.settings.refresh_seconds)
+            try:
+                await asyncio.to_thread(self.refresh)
+            except Exception as exc:
+                log.warning("registry refresh failed, serving what is cached: %s", exc)

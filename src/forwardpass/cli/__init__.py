@@ -1,0 +1,112 @@
+"""The `forwardpass` command line: a thin layer over the registry and the app factory."""
+
+from __future__ import annotations
+
+import json as jsonlib
+import logging
+import shlex
+
+import typer
+import uvicorn
+
+from forwardpass.cli import common, deployment, model
+from forwardpass.errors import ForwardpassError
+from forwardpass.registry import Registry
+from forwardpass.server import create_app
+from forwardpass.settings import Settings
+
+app = typer.Typer(
+    help="forwardpass: serve trained models over the Peltarion Deployment API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(model.app, name="model")
+app.add_typer(deployment.app, name="deployment")
+
+
+def _run(config: Settings, registry: Registry) -> None:
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    try:
+        server_app = create_app(config, registry)
+    except ForwardpassError as exc:
+        common.fail(exc.message, exc.code, as_json=False)
+    uvicorn.run(
+        server_app,
+        host=config.host,
+        port=config.port,
+        log_level=config.log_level,
+        access_log=False,  # one line per prediction comes from forwardpass itself
+        lifespan="on",
+    )
+
+
+@app.command()
+def serve(
+    host: common.Host = None,
+    port: common.Port = None,
+    data_dir: common.DataDir = None,
+    database_url: common.DatabaseUrl = None,
+) -> None:
+    """Serve every deployment in the registry."""
+    config = common.settings(host=host, port=port, data_dir=data_dir, database_url=database_url)
+    with common.registry(config, as_json=False) as registry:
+        _run(config, registry)
+
+
+def curl_command(url: str, token: str) -> str:
+    from forwardpass import demo as demo_model
+
+    body = jsonlib.dumps({"rows": demo_model.EXAMPLE_ROWS})
+    return (
+        f"curl -sS -X POST {shlex.quote(url)} -H 'Authorization: Bearer {token}' "
+        f"-H 'Content-Type: application/json' -d {shlex.quote(body)}"
+    )
+
+
+@app.command()
+def demo(
+    host: common.Host = None,
+    port: common.Port = None,
+    data_dir: common.DataDir = None,
+    database_url: common.DatabaseUrl = None,
+    json: common.Json = False,
+) -> None:
+    """Train the contract's example model now, deploy it, print how to call it, and serve."""
+    # Training needs scikit-learn and pandas; only this command pays for importing them.
+    from forwardpass import demo as demo_model
+
+    config = common.settings(host=host, port=port, data_dir=data_dir, database_url=database_url)
+    with common.registry(config, as_json=json) as registry:
+        version = registry.add_model(demo_model.model().SerializeToString(), demo_model.MODEL_NAME)
+        existing = [d for d in registry.deployments() if d.name == demo_model.DEPLOYMENT_NAME]
+        if existing:
+            # Reuse it (its URL stays the same), with a new token: the old one was shown once.
+            found, token = registry.rotate_token(existing[0].id)
+            if not found.enabled:
+                found = registry.set_enabled(found.id, True)
+        else:
+            found, token = registry.create_deployment(
+                version.ref, demo_model.DEPLOYMENT_NAME, created_by="forwardpass demo"
+            )
+        url = config.forward_url(found.id)
+        info = {
+            "url": url,
+            "token": token,
+            "deployment_id": found.id,
+            "model": found.model.ref,
+            "curl": curl_command(url, token),
+        }
+        if json:
+            print(jsonlib.dumps(info), flush=True)
+        else:
+            common.fields({k: v for k, v in info.items() if k != "curl"})
+            common.out.print("\nTry it:\n")
+            print(info["curl"], flush=True)
+            common.out.print("")
+        _run(config, registry)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,86 @@
+"""What every command shares: the registry options, output as text or JSON, clean errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from forwardpass.errors import ForwardpassError
+from forwardpass.registry import Registry
+from forwardpass.settings import SETTINGS_HELP, Settings, env_name
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(help=SETTINGS_HELP["data_dir"], envvar=env_name("data_dir"), show_default=False),
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        help=SETTINGS_HELP["database_url"], envvar=env_name("database_url"), show_default=False
+    ),
+]
+Host = Annotated[str | None, typer.Option(help=SETTINGS_HELP["host"], show_default=False)]
+Port = Annotated[int | None, typer.Option(help=SETTINGS_HELP["port"], show_default=False)]
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+out = Console()
+err = Console(stderr=True)
+
+
+def settings(**given: Any) -> Settings:
+    try:
+        return Settings.load(**given)
+    except ValueError as exc:
+        fail(str(exc), "BadSetting", as_json=False)
+        raise  # unreachable: fail exits
+
+
+def fail(message: str, code: str, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"errorCode": code, "errorMessage": message}), file=sys.stderr)
+    else:
+        err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(1)
+
+
+@contextmanager
+def registry(config: Settings, *, as_json: bool) -> Iterator[Registry]:
+    """The registry, with forwardpass errors turned into a message and exit code 1."""
+    opened: Registry | None = None
+    try:
+        opened = Registry.open(config)
+        yield opened
+    except ForwardpassError as exc:
+        fail(exc.message, exc.code, as_json=as_json)
+    finally:
+        if opened is not None:
+            opened.close()
+
+
+def emit(data: Any, as_json: bool, text: Callable[[], None]) -> None:
+    """Print `data` as one JSON line for scripts, or call `text` to print it for people."""
+    if as_json:
+        print(json.dumps(data, default=str), flush=True)
+    else:
+        text()
+
+
+def table(columns: list[str], rows: list[list[Any]]) -> None:
+    grid = Table(*columns, box=None, pad_edge=False, header_style="bold")
+    for row in rows:
+        grid.add_row(*(str(c) for c in row))
+    out.print(grid)
+
+
+def fields(pairs: dict[str, Any]) -> None:
+    width = max(len(k) for k in pairs)
+    for key, value in pairs.items():
+        out.print(f"[bold]{key.ljust(width)}[/]  {value}", highlight=False, soft_wrap=True)

@@ -1,0 +1,75 @@
+"""`forwardpass model ...`: import and list models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from forwardpass.cli import common
+from forwardpass.errors import ForwardpassError
+from forwardpass.importers import onnx as onnx_importer
+
+app = typer.Typer(help="Import and list models.", no_args_is_help=True)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="An ONNX file.", exists=True, dir_okay=False)],
+    name: Annotated[str | None, typer.Option(help="Model name; default: the file's stem.")] = None,
+    signature: Annotated[
+        Path | None,
+        typer.Option(
+            help="A JSON or YAML signature that overrides the inferred one.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    data_dir: common.DataDir = None,
+    database_url: common.DatabaseUrl = None,
+    json: common.Json = False,
+) -> None:
+    """Import an ONNX file as the next version of a model."""
+    config = common.settings(data_dir=data_dir, database_url=database_url)
+    with common.registry(config, as_json=json) as registry:
+        try:
+            given = onnx_importer.read_signature_file(signature) if signature else None
+            data = onnx_importer.import_bytes(file.read_bytes(), given)
+        except ForwardpassError as exc:
+            common.fail(exc.message, exc.code, as_json=json)
+        model = registry.add_model(data, name or file.stem)
+        common.emit(
+            model.to_dict(),
+            json,
+            lambda: common.out.print(f"imported [bold]{model.ref}[/] ({model.sha256[:12]})"),
+        )
+
+
+@app.command("list")
+def list_(
+    data_dir: common.DataDir = None,
+    database_url: common.DatabaseUrl = None,
+    json: common.Json = False,
+) -> None:
+    """List every model version."""
+    config = common.settings(data_dir=data_dir, database_url=database_url)
+    with common.registry(config, as_json=json) as registry:
+        found = registry.models()
+        common.emit(
+            [m.to_dict() for m in found],
+            json,
+            lambda: common.table(
+                ["MODEL", "INPUTS", "OUTPUTS", "SHA256", "CREATED"],
+                [
+                    [
+                        m.ref,
+                        ", ".join(f.name for f in m.signature.inputs),
+                        ", ".join(f.name for f in m.signature.outputs),
+                        m.sha256[:12],
+                        m.created_at.strftime("%Y-%m-%d %H:%M"),
+                    ]
+                    for m in found
+                ],
+            ),
+        )

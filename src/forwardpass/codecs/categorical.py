@@ -1,0 +1,75 @@
+"""Categorical features.
+
+As input: one of the feature's categories, as a string or an integer (`3` and `"3"` both
+name the category 3 or "3"). An unknown category is BadData naming the allowed ones, unless
+the model was built to accept unknowns. As output: every class label mapped to its score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from forwardpass.codecs.base import Codec, json_type
+from forwardpass.errors import BadData, JsonPropertyTypeMismatch, at
+from forwardpass.signature import Feature
+
+_LISTED = 12  # categories named in an error message before it says "and N more"
+
+
+class CategoricalCodec(Codec):
+    feature_type = "categorical"
+
+    def __init__(self, feature: Feature, dtype: np.dtype) -> None:
+        super().__init__(feature, dtype)
+        categories = feature.categories or ()
+        self.labels = [str(c) for c in categories]
+        self.lookup: dict[Any, Any] = {}
+        for c in categories:
+            self.lookup[c] = c
+            self.lookup[str(c)] = c
+            if isinstance(c, str) and c.lstrip("-").isdigit():
+                self.lookup[int(c)] = c
+
+    def decode(self, values: Sequence[Any]) -> np.ndarray:
+        self.mismatch(values, (str, int), "a category (a string or an integer)")
+        lookup = self.lookup
+        if not self.feature.allow_unknown:
+            try:
+                decoded = [lookup[v] for v in values]
+            except KeyError:
+                row = next(i for i, v in enumerate(values) if v not in lookup)
+                raise BadData(
+                    at(
+                        row,
+                        self.feature.name,
+                        f"unknown category {values[row]!r}; {self.allowed()}",
+                    )
+                ) from None
+        elif self.dtype.kind == "O":
+            decoded = [str(lookup.get(v, v)) for v in values]
+        else:
+            decoded = [lookup.get(v, v) for v in values]
+            for row, value in enumerate(decoded):
+                if type(value) is not int:
+                    raise JsonPropertyTypeMismatch(
+                        at(row, self.feature.name, f"expected an integer, got {json_type(value)}")
+                    )
+        return np.array(decoded, dtype=self.dtype).reshape(len(values), 1)
+
+    def allowed(self) -> str:
+        shown = ", ".join(repr(c) for c in self.labels[:_LISTED])
+        more = len(self.labels) - _LISTED
+        return f"allowed: {shown}" + (f" and {more} more" if more > 0 else "")
+
+    def from_form(self, text: str) -> Any:
+        return text
+
+    def encode(self, array: np.ndarray) -> list[Any]:
+        labels = self.labels
+        return [dict(zip(labels, scores, strict=True)) for scores in array.tolist()]
+
+    def example(self) -> Any:
+        return (self.feature.categories or ("",))[0]

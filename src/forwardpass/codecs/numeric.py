@@ -1,0 +1,157 @@
+"""Numbers and tensors.
+
+A scalar is a JSON number. A tensor is tensor JSON `{"shape": [..], "data": [..]}`, a nested
+list, or the legacy data URI `data:application/x.peltarion.npy;base64,<.npy bytes>`.
+Outputs of shape [1] are numbers, any other shape tensor JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+
+from forwardpass.codecs.base import Codec, json_type
+from forwardpass.errors import BadData, DataUriError, JsonPropertyTypeMismatch, at
+
+NPY_URI_PREFIX = "data:application/x.peltarion.npy;base64,"
+_NUMBER = (int, float)
+
+
+class NumericCodec(Codec):
+    feature_type = "numeric"
+
+    def decode(self, values: Sequence[Any]) -> np.ndarray:
+        if self.feature.size == 1 and set(map(type, values)) <= {int, float}:
+            array = np.array(values, dtype=np.float64).reshape(len(values), 1)
+        else:
+            array = np.empty((len(values), self.feature.size), dtype=np.float64)
+            for row, value in enumerate(values):
+                array[row] = self._one(row, value)
+        return self.cast(array)
+
+    def cast(self, array: np.ndarray) -> np.ndarray:
+        """Convert to the tensor's dtype, refusing values the dtype cannot hold."""
+        if self.dtype.kind == "f":
+            with np.errstate(over="ignore"):
+                out = array.astype(self.dtype)
+            if not np.isfinite(out).all():
+                row = int(np.argwhere(~np.isfinite(out))[0][0])
+                raise BadData(
+                    at(row, self.feature.name, f"a value is out of range for {self.dtype.name}")
+                )
+            return out
+        if self.dtype.kind in "iub":
+            if not (array == np.round(array)).all():
+                row = int(np.argwhere(array != np.round(array))[0][0])
+                raise BadData(at(row, self.feature.name, "expected a whole number"))
+            info = np.iinfo(self.dtype) if self.dtype.kind != "b" else None
+            if info is not None and ((array < info.min) | (array > info.max)).any():
+                row = int(np.argwhere((array < info.min) | (array > info.max))[0][0])
+                raise BadData(
+                    at(row, self.feature.name, f"a value is out of range for {self.dtype.name}")
+                )
+            return array.astype(self.dtype)
+        return array.astype(self.dtype)
+
+    def _one(self, row: int, value: Any) -> np.ndarray:
+        name, shape = self.feature.name, self.feature.shape
+        if type(value) in _NUMBER and self.feature.size == 1:
+            return np.array([value], dtype=np.float64)
+        if type(value) is dict:
+            if set(value) != {"shape", "data"}:
+                raise BadData(
+                    at(row, name, 'tensor JSON must be an object with "shape" and "data"')
+                )
+            tensor_shape, data = value["shape"], value["data"]
+            if type(tensor_shape) is not list or type(data) is not list:
+                raise JsonPropertyTypeMismatch(
+                    at(row, name, 'tensor JSON needs "shape" and "data" as lists')
+                )
+            if tuple(tensor_shape) != shape:
+                raise BadData(at(row, name, f"expected shape {list(shape)}, got {tensor_shape}"))
+            return self._numbers(row, data)
+        if type(value) is list:
+            try:
+                array = np.array(value, dtype=np.float64)
+            except (ValueError, TypeError):
+                raise JsonPropertyTypeMismatch(
+                    at(row, name, "a nested list must hold numbers in a regular shape")
+                ) from None
+            if array.shape != shape and array.shape != (self.feature.size,):
+                raise BadData(
+                    at(row, name, f"expected shape {list(shape)}, got {list(array.shape)}")
+                )
+            return array.reshape(-1)
+        if type(value) is str and value.startswith("data:"):
+            return self._npy(row, value)
+        expected = "a number" if self.feature.size == 1 else f"a tensor of shape {list(shape)}"
+        raise JsonPropertyTypeMismatch(
+            at(row, name, f"expected {expected}, got {json_type(value)}")
+        )
+
+    def _numbers(self, row: int, data: list[Any]) -> np.ndarray:
+        if len(data) != self.feature.size:
+            raise BadData(
+                at(row, self.feature.name, f"expected {self.feature.size} values, got {len(data)}")
+            )
+        if not set(map(type, data)) <= {int, float}:
+            raise JsonPropertyTypeMismatch(at(row, self.feature.name, "data must hold numbers"))
+        return np.array(data, dtype=np.float64)
+
+    def _npy(self, row: int, uri: str) -> np.ndarray:
+        name = self.feature.name
+        if not uri.startswith(NPY_URI_PREFIX):
+            raise DataUriError(
+                at(row, name, f"a tensor data URI must start with {NPY_URI_PREFIX!r}")
+            )
+        try:
+            raw = base64.b64decode(uri[len(NPY_URI_PREFIX) :], validate=True)
+            array = np.load(io.BytesIO(raw), allow_pickle=False)
+        except (binascii.Error, ValueError, OSError, EOFError) as exc:
+            raise DataUriError(at(row, name, f"not a base64 .npy file ({exc})")) from None
+        if array.dtype.kind not in "biuf":
+            raise DataUriError(at(row, name, f"the .npy array holds {array.dtype}, not numbers"))
+        if array.shape != self.feature.shape:
+            raise BadData(
+                at(row, name, f"expected shape {list(self.feature.shape)}, got {list(array.shape)}")
+            )
+        return array.astype(np.float64).reshape(-1)
+
+    def from_form(self, text: str) -> Any:
+        stripped = text.strip()
+        if self.feature.size == 1:
+            try:
+                number = float(stripped)
+            except ValueError:
+                raise JsonPropertyTypeMismatch(
+                    at(None, self.feature.name, f"expected a number, got {text[:40]!r}")
+                ) from None
+            if not math.isfinite(number):
+                raise BadData(at(None, self.feature.name, "the number must be finite"))
+            return number
+        if stripped.startswith("data:"):
+            return stripped
+        try:
+            return orjson.loads(stripped)
+        except orjson.JSONDecodeError:
+            raise JsonPropertyTypeMismatch(
+                at(None, self.feature.name, "expected tensor JSON, a nested list or a data URI")
+            ) from None
+
+    def encode(self, array: np.ndarray) -> list[Any]:
+        if self.feature.size == 1:
+            return array.reshape(-1).tolist()
+        shape = list(self.feature.shape)
+        return [{"shape": shape, "data": data} for data in array.tolist()]
+
+    def example(self) -> Any:
+        if self.feature.size == 1:
+            return 1.0
+        return {"shape": list(self.feature.shape), "data": [0.0] * self.feature.size}

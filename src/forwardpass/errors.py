@@ -1,0 +1,104 @@
+"""The errors of forwardpass: one small hierarchy, each with its errorCode and HTTP status.
+
+Every error a client can see is one of these; the server turns it into the contract's body
+`{"errorCode": ..., "errorMessage": ...}` in one place (`server/errors.py`).
+"""
+
+from __future__ import annotations
+
+
+class ForwardpassError(Exception):
+    """Base of every error forwardpass reports; `code` and `status` follow the contract."""
+
+    code = "InternalError"
+    status = 500
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, str]:
+        return {"errorCode": self.code, "errorMessage": self.message}
+
+
+class InternalError(ForwardpassError):
+    code, status = "InternalError", 500
+
+
+class JsonParsingError(ForwardpassError):
+    code, status = "JsonParsingError", 400
+
+
+class BadData(ForwardpassError):
+    code, status = "BadData", 400
+
+
+class FeatureNotFound(ForwardpassError):
+    code, status = "FeatureNotFound", 400
+
+
+class JsonPropertyTypeMismatch(ForwardpassError):
+    code, status = "JsonPropertyTypeMismatch", 400
+
+
+class DataUriError(ForwardpassError):
+    code, status = "DataUriError", 400
+
+
+class InvalidTokenError(ForwardpassError):
+    code, status = "InvalidTokenError", 401
+
+
+class InsufficientScopeTokenError(ForwardpassError):
+    code, status = "InsufficientScopeTokenError", 403
+
+
+class DeploymentNotEnabled(ForwardpassError):
+    code, status = "DeploymentNotEnabled", 403
+
+
+class ResourceNotFound(ForwardpassError):
+    code, status = "ResourceNotFound", 404
+
+
+class Conflict(ForwardpassError):
+    """A management request that the current state forbids (delete while enabled, ...)."""
+
+    code, status = "Conflict", 409
+
+
+class PayloadTooLarge(ForwardpassError):
+    code, status = "PayloadTooLarge", 413
+
+
+class UnsupportedContentType(ForwardpassError):
+    code, status = "UnsupportedContentType", 415
+
+
+class QuotaExceeded(ForwardpassError):
+    code, status = "QuotaExceeded", 409
+
+
+class RateLimited(ForwardpassError):
+    code, status = "RateLimited", 429
+
+
+class Overloaded(ForwardpassError):
+    code, status = "Overloaded", 503
+
+
+class SignatureError(ForwardpassError):
+    """A signature that does not describe its ONNX graph; raised when a model is imported."""
+
+    code, status = "BadData", 400
+
+
+def at(row: int | None, feature: str | None, message: str) -> str:
+    """Prefix `message` with the row index and feature at fault, as the contract asks."""
+    where = []
+    if row is not None:
+        where.append(f"row {row}")
+    if feature is not None:
+        where.append(f"feature {feature!r}")
+    return f"{', '.join(where)}: {message}" if where else message

@@ -1,0 +1,151 @@
+"""What an ONNX graph tells about itself: its tensors, their types and shapes, class labels.
+
+The importers infer signatures from this, and the signature is validated against it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+#: ONNX element types by the kind of value they hold.
+_KINDS: dict[int, str] = {
+    TensorProto.FLOAT: "float",
+    TensorProto.DOUBLE: "float",
+    TensorProto.FLOAT16: "float",
+    TensorProto.BFLOAT16: "float",
+    TensorProto.INT8: "int",
+    TensorProto.INT16: "int",
+    TensorProto.INT32: "int",
+    TensorProto.INT64: "int",
+    TensorProto.UINT8: "int",
+    TensorProto.UINT16: "int",
+    TensorProto.UINT32: "int",
+    TensorProto.UINT64: "int",
+    TensorProto.BOOL: "bool",
+    TensorProto.STRING: "string",
+}
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """One graph input or output: its name, element kind, numpy dtype and dimensions.
+
+    A dimension is None where the graph leaves it open (the batch dimension, usually).
+    """
+
+    name: str
+    kind: str  # float | int | bool | string | other
+    dtype: np.dtype
+    dims: tuple[int | None, ...]
+
+    @property
+    def item_dims(self) -> tuple[int | None, ...]:
+        """The dimensions of one example: all but the leading batch dimension."""
+        return self.dims[1:]
+
+    @property
+    def item_size(self) -> int | None:
+        """Values per example, or None when an example dimension is open."""
+        size = 1
+        for d in self.item_dims:
+            if d is None:
+                return None
+            size *= d
+        return size
+
+
+def _tensor(value: onnx.ValueInfoProto) -> Tensor | None:
+    kind_of = value.type.WhichOneof("value")
+    if kind_of != "tensor_type":
+        return None
+    tt = value.type.tensor_type
+    elem = tt.elem_type
+    dims: tuple[int | None, ...] = ()
+    if tt.HasField("shape"):
+        dims = tuple(
+            d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+            for d in tt.shape.dim
+        )
+    kind = _KINDS.get(elem, "other")
+    dtype = np.dtype(object) if kind == "string" else helper.tensor_dtype_to_np_dtype(elem)
+    return Tensor(value.name, kind, dtype, dims)
+
+
+def inputs(model: onnx.ModelProto) -> dict[str, Tensor]:
+    """The inputs a caller must feed (initializers listed as inputs are left out)."""
+    initializers = {i.name for i in model.graph.initializer}
+    found: dict[str, Tensor] = {}
+    for value in model.graph.input:
+        if value.name in initializers:
+            continue
+        tensor = _tensor(value)
+        found[value.name] = tensor or Tensor(value.name, "other", np.dtype(object), ())
+    return found
+
+
+def outputs(model: onnx.ModelProto) -> dict[str, Tensor]:
+    found: dict[str, Tensor] = {}
+    for value in model.graph.output:
+        tensor = _tensor(value)
+        found[value.name] = tensor or Tensor(value.name, "other", np.dtype(object), ())
+    return found
+
+
+_LABEL_ATTRIBUTES = ("classlabels_strings", "classlabels_int64s", "classlabels_ints")
+
+
+def class_labels(node: onnx.NodeProto) -> list[str] | None:
+    """The class labels an ai.onnx.ml classifier or ZipMap node carries, as strings."""
+    for attribute in node.attribute:
+        if attribute.name in _LABEL_ATTRIBUTES:
+            value = helper.get_attribute_value(attribute)
+            if value:
+                return [v.decode() if isinstance(v, bytes) else str(v) for v in value]
+    return None
+
+
+def strip_zipmap(model: onnx.ModelProto) -> dict[str, list[str]]:
+    """Remove ZipMap nodes feeding graph outputs, in place; the probabilities stay a tensor.
+
+    ZipMap turns a probability matrix into a list of dicts, several times slower to run and
+    to encode than the matrix. Returns {output name: class labels} for each output rewritten.
+    """
+    graph = model.graph
+    rewritten: dict[str, list[str]] = {}
+    output_names = {o.name for o in graph.output}
+    for node in list(graph.node):
+        if node.op_type != "ZipMap" or node.output[0] not in output_names:
+            continue
+        labels = class_labels(node) or []
+        source, target = node.input[0], node.output[0]
+        graph.node.remove(node)
+        # Keep the output's name so that callers and signatures see the same tensor name.
+        for other in graph.node:
+            for i, name in enumerate(other.output):
+                if name == source:
+                    other.output[i] = target
+            for i, name in enumerate(other.input):
+                if name == source:
+                    other.input[i] = target
+        for i, out in enumerate(graph.output):
+            if out.name == target:
+                graph.output.remove(out)
+                graph.output.insert(
+                    i,
+                    helper.make_tensor_value_info(
+                        target, TensorProto.FLOAT, [None, len(labels) or None]
+                    ),
+                )
+                break
+        rewritten[target] = labels
+    return rewritten
+
+
+def classifier_labels(model: onnx.ModelProto) -> list[str] | None:
+    """The labels of the classifier in the graph, if there is exactly one labelled node."""
+    found = [labels for node in model.graph.node if (labels := class_labels(node))]
+    return found[0] if len(found) == 1 else None

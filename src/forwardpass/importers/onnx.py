@@ -1,0 +1,96 @@
+"""Import a plain ONNX file: infer its signature from the graph, or take one from a file.
+
+Float and integer inputs become numeric features of the input's shape less the batch
+dimension, string inputs text, boolean inputs binary. A classifier (an ai.onnx.ml node
+carrying class labels, as skl2onnx writes) gives a categorical output over its labels; its
+ZipMap, if any, is removed so that the scores stay one fast tensor.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import onnx
+import yaml
+
+from forwardpass import graph
+from forwardpass import signature as sig
+from forwardpass.errors import BadData, SignatureError
+
+
+def read_signature_file(path: Path) -> sig.Signature:
+    """A signature from a JSON or YAML file."""
+    text = path.read_text()
+    try:
+        data: Any = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise SignatureError(f"{path.name} is not valid JSON or YAML: {exc}") from None
+    return sig.Signature.from_dict(data)
+
+
+def infer(model: onnx.ModelProto, labels: dict[str, list[str]] | None = None) -> sig.Signature:
+    """The signature the graph implies; `labels` names the class labels of ZipMap outputs."""
+    inputs = []
+    for tensor in graph.inputs(model).values():
+        if tensor.kind in ("float", "int"):
+            if None in tensor.item_dims:
+                raise SignatureError(
+                    f"input {tensor.name!r} has an open dimension {list(tensor.dims)}; "
+                    "give its shape in a signature file"
+                )
+            kind, shape = "numeric", tuple(d for d in tensor.item_dims if d) or (1,)
+        elif tensor.kind == "string":
+            kind, shape = "text", (1,)
+        elif tensor.kind == "bool":
+            kind, shape = "binary", (1,)
+        else:
+            raise SignatureError(f"input {tensor.name!r} is not a tensor forwardpass can feed")
+        inputs.append(sig.Feature(tensor.name, kind, shape, tensor.name))
+
+    labelled = dict(labels or {})
+    classes = graph.classifier_labels(model)
+    outs = graph.outputs(model)
+    if classes and not labelled:
+        scores = [t for t in outs.values() if t.kind == "float" and len(t.dims) == 2]
+        if len(scores) == 1:
+            labelled[scores[0].name] = classes
+    outputs = []
+    for tensor in outs.values():
+        if tensor.name in labelled:
+            names = labelled[tensor.name]
+            outputs.append(
+                sig.Feature(tensor.name, "categorical", (len(names),), tensor.name, tuple(names))
+            )
+        elif labelled and len(tensor.item_dims) <= 1 and tensor.item_size in (1, None):
+            continue  # the predicted label beside the scores: the scores say it all
+        elif tensor.kind in ("float", "int", "bool"):
+            shape = tuple(d for d in tensor.item_dims if d) or (1,)
+            outputs.append(sig.Feature(tensor.name, "numeric", shape, tensor.name))
+        elif tensor.kind == "string":
+            outputs.append(sig.Feature(tensor.name, "text", (1,), tensor.name))
+    if not outputs:
+        raise SignatureError("no output of the graph is a tensor forwardpass can answer with")
+    return sig.Signature(tuple(inputs), tuple(outputs))
+
+
+def prepare(model: onnx.ModelProto, signature: sig.Signature | None = None) -> onnx.ModelProto:
+    """Give `model` its signature (the one given, the one it has, or an inferred one)."""
+    labels = graph.strip_zipmap(model)
+    chosen = signature or sig.read(model) or infer(model, labels)
+    chosen = sig.complete(chosen, model)
+    sig.validate(chosen, model)
+    sig.write(model, chosen)
+    return model
+
+
+def import_bytes(data: bytes, signature: sig.Signature | None = None) -> bytes:
+    """A forwardpass model file from the bytes of an ONNX file."""
+    try:
+        model = onnx.load_from_string(data)
+    except Exception as exc:  # protobuf's DecodeError, or ValueError, by version
+        raise BadData(f"not an ONNX file: {exc}") from None
+    if not model.graph.node and not model.graph.output:
+        raise BadData("not an ONNX file: it holds no graph")
+    return prepare(model, signature).SerializeToString()

@@ -1,0 +1,352 @@
+"""The registry service: the one place that reads and changes models and deployments.
+
+The CLI, the servers and (later) the management API all go through `Registry`, on SQLite
+or PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import onnx
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from forwardpass import signature as sig
+from forwardpass.errors import BadData, Conflict, ResourceNotFound, SignatureError
+from forwardpass.registry import migrate, tokens
+from forwardpass.registry.schema import deployments, models, registry_state
+from forwardpass.registry.store import ModelStore
+from forwardpass.settings import Settings
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    id: int
+    name: str
+    version: int
+    sha256: str
+    size_bytes: int
+    signature: sig.Signature
+    created_at: datetime
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "ref": self.ref,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "created_at": self.created_at.isoformat(),
+            "signature": self.signature.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Deployment:
+    id: str
+    name: str
+    model: ModelVersion
+    token_hash: str = field(repr=False)
+    enabled: bool
+    api_names: dict[str, dict[str, str]]
+    created_by: str
+    created_at: datetime
+    deployed_at: datetime | None
+    updated_at: datetime
+    revision: int
+
+    @property
+    def status(self) -> str:
+        return "enabled" if self.enabled else "disabled"
+
+    def to_dict(self) -> dict[str, Any]:
+        """What a user may see of a deployment: everything but the token hash."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "model": self.model.ref,
+            "status": self.status,
+            "api_names": self.api_names,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+            "deployed_at": self.deployed_at.isoformat() if self.deployed_at else None,
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; they were written in UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def create_engine(url: str) -> Engine:
+    if url.startswith(("postgresql://", "postgres://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # WAL lets a serving process read while the CLI writes.
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+class Registry:
+    def __init__(self, engine: Engine, store: ModelStore) -> None:
+        self.engine = engine
+        self.store = store
+
+    @classmethod
+    def open(cls, settings: Settings) -> Registry:
+        """Open (and create or migrate) the registry the settings name."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.registry_url)
+        migrate.upgrade(engine)
+        return cls(engine, ModelStore(settings.model_path))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _change(self) -> Iterator[Connection]:
+        """A write transaction that also tells serving processes something changed."""
+        with self.engine.begin() as connection:
+            yield connection
+            connection.execute(
+                registry_state.update()
+                .where(registry_state.c.id == 1)
+                .values(generation=registry_state.c.generation + 1)
+            )
+
+    def generation(self) -> int:
+        with self.engine.connect() as connection:
+            value = connection.execute(
+                sa.select(registry_state.c.generation).where(registry_state.c.id == 1)
+            ).scalar_one()
+        return int(value)
+
+    # -- models --------------------------------------------------------------------------
+
+    def add_model(self, data: bytes, name: str) -> ModelVersion:
+        """Store an ONNX file with its signature as the next version of model `name`.
+
+        Adding bytes identical to an existing version of `name` returns that version.
+        """
+        if not name or len(name) > 200 or ":" in name or "/" in name:
+            raise BadData("a model name must be 1 to 200 characters, without ':' or '/'")
+        try:
+            proto = onnx.load_from_string(data)
+        except Exception as exc:  # onnx raises DecodeError or ValueError by protobuf version
+            raise BadData(f"not an ONNX file: {exc}") from None
+        found = sig.read(proto)
+        if found is None:
+            raise SignatureError("the model carries no signature; import it with an importer")
+        sig.validate(found, proto)
+        sha256 = self.store.put(data)
+        for _attempt in range(5):
+            with self.engine.begin() as connection:
+                same = connection.execute(
+                    sa.select(models).where(models.c.name == name, models.c.sha256 == sha256)
+                ).first()
+                if same is not None:
+                    return _model(same)
+                latest = connection.execute(
+                    sa.select(sa.func.max(models.c.version)).where(models.c.name == name)
+                ).scalar()
+                row = {
+                    "name": name,
+                    "version": (latest or 0) + 1,
+                    "sha256": sha256,
+                    "size_bytes": len(data),
+                    "signature": found.to_json(),
+                    "created_at": _now(),
+                }
+                try:
+                    inserted = connection.execute(models.insert().values(**row))
+                except IntegrityError:
+                    continue  # another process took this version number; count again
+                key = inserted.inserted_primary_key
+                assert key is not None
+                return _model({**row, "id": key[0]})
+        raise Conflict(f"could not number a new version of {name!r}; try again")
+
+    def models(self) -> list[ModelVersion]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(models).order_by(models.c.name, models.c.version))
+            return [_model(row) for row in rows]
+
+    def model(self, ref: str) -> ModelVersion:
+        """The model `name:version`, or the newest version of `name`."""
+        name, _, version = ref.partition(":")
+        query = sa.select(models).where(models.c.name == name)
+        if version:
+            if not version.isdigit():
+                raise BadData(f"a model version is a number, got {version!r}")
+            query = query.where(models.c.version == int(version))
+        else:
+            query = query.order_by(models.c.version.desc()).limit(1)
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        if row is None:
+            raise ResourceNotFound(f"no model {ref!r}")
+        return _model(row)
+
+    # -- deployments ---------------------------------------------------------------------
+
+    def create_deployment(
+        self,
+        model_ref: str,
+        name: str | None = None,
+        *,
+        created_by: str | None = None,
+        enabled: bool = True,
+    ) -> tuple[Deployment, str]:
+        """Deploy a model version; returns the deployment and its token (shown only now)."""
+        model = self.model(model_ref)
+        token = tokens.new_token()
+        now = _now()
+        deployment_id = str(uuid.uuid4())
+        row = {
+            "id": deployment_id,
+            "name": name or model.name,
+            "model_id": model.id,
+            "token_hash": tokens.hash_token(token),
+            "enabled": enabled,
+            "api_names": json.dumps({"inputs": {}, "outputs": {}}),
+            "created_by": created_by or _user(),
+            "created_at": now,
+            "deployed_at": now if enabled else None,
+            "updated_at": now,
+            "revision": 1,
+        }
+        with self._change() as connection:
+            connection.execute(deployments.insert().values(**row))
+        return self.deployment(deployment_id), token
+
+    def deployments(self) -> list[Deployment]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(_deployment_query().order_by(deployments.c.created_at))
+            return [_deployment(row) for row in rows]
+
+    def deployment(self, deployment_id: str) -> Deployment:
+        key = _uuid(deployment_id)
+        with self.engine.connect() as connection:
+            row = connection.execute(_deployment_query().where(deployments.c.id == key)).first()
+        if row is None:
+            raise ResourceNotFound(f"no deployment {deployment_id!r}")
+        return _deployment(row)
+
+    def set_enabled(self, deployment_id: str, enabled: bool) -> Deployment:
+        current = self.deployment(deployment_id)
+        values: dict[str, Any] = {"enabled": enabled}
+        if enabled and current.deployed_at is None:
+            values["deployed_at"] = _now()
+        self._update(current.id, values)
+        return self.deployment(current.id)
+
+    def rotate_token(self, deployment_id: str) -> tuple[Deployment, str]:
+        """A new token for the deployment; the old one stops working at once."""
+        current = self.deployment(deployment_id)
+        token = tokens.new_token()
+        self._update(current.id, {"token_hash": tokens.hash_token(token)})
+        return self.deployment(current.id), token
+
+    def delete_deployment(self, deployment_id: str) -> None:
+        current = self.deployment(deployment_id)
+        with self._change() as connection:
+            # Checked inside the transaction so that an enable racing the delete wins.
+            deleted = connection.execute(
+                deployments.delete().where(
+                    deployments.c.id == current.id, deployments.c.enabled.is_(False)
+                )
+            ).rowcount
+        if not deleted:
+            raise Conflict(f"deployment {current.id} is enabled; disable it before deleting it")
+
+    def _update(self, deployment_id: str, values: dict[str, Any]) -> None:
+        with self._change() as connection:
+            connection.execute(
+                deployments.update()
+                .where(deployments.c.id == deployment_id)
+                .values(**values, updated_at=_now(), revision=deployments.c.revision + 1)
+            )
+
+
+def _uuid(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, AttributeError, TypeError):
+        raise ResourceNotFound(f"no deployment {value!r}: a deployment ID is a UUID") from None
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except OSError:
+        return "unknown"
+
+
+def _model(row: Any) -> ModelVersion:
+    m = row._mapping if hasattr(row, "_mapping") else row
+    return ModelVersion(
+        id=m["id"],
+        name=m["name"],
+        version=m["version"],
+        sha256=m["sha256"],
+        size_bytes=m["size_bytes"],
+        signature=sig.Signature.from_json(m["signature"]),
+        created_at=_utc(m["created_at"]) or _now(),
+    )
+
+
+_MODEL_COLUMNS = [c.label(f"m__{c.name}") for c in models.c]
+
+
+def _deployment_query() -> sa.Select[Any]:
+    return sa.select(deployments, *_MODEL_COLUMNS).join(
+        models, models.c.id == deployments.c.model_id
+    )
+
+
+def _deployment(row: Any) -> Deployment:
+    m = row._mapping
+    model = _model({c.name: m[f"m__{c.name}"] for c in models.c})
+    return Deployment(
+        id=m["id"],
+        name=m["name"],
+        model=model,
+        token_hash=m["token_hash"],
+        enabled=bool(m["enabled"]),
+        api_names=json.loads(m["api_names"]),
+        created_by=m["created_by"],
+        created_at=_utc(m["created_at"]) or _now(),
+        deployed_at=_utc(m["deployed_at"]),
+        updated_at=_utc(m["updated_at"]) or _now(),
+        revision=m["revision"],
+    )

@@ -1,0 +1,155 @@
+"""Rows of named features to tensors and back, under a deployment's API names.
+
+`Interface` is built once per deployment (its model's signature plus the names the
+deployment gives the features in its API) and does the whole conversion of a request in
+one pass per feature: one numpy column per input, one JSON value per row per output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from forwardpass import signature as sig
+from forwardpass.codecs import Codec, codec_for
+from forwardpass.codecs.base import json_type
+from forwardpass.errors import FeatureNotFound, JsonPropertyTypeMismatch, at
+from forwardpass.graph import Tensor
+
+
+@dataclass(frozen=True)
+class Field:
+    """A feature as the API sees it: the name clients use and the codec of its type."""
+
+    api_name: str
+    feature: sig.Feature
+    codec: Codec
+
+
+@dataclass(frozen=True)
+class _Group:
+    tensor: Tensor
+    fields: tuple[Field, ...]
+
+    def item_shape(self) -> tuple[int, ...]:
+        dims = self.tensor.item_dims
+        if None not in dims:
+            return tuple(d for d in dims if d is not None)
+        # An open example dimension: the features' own shapes say what the graph gets.
+        if len(self.fields) == 1:
+            return self.fields[0].feature.shape
+        return (sum(f.feature.size for f in self.fields),)
+
+
+class Interface:
+    """Decodes request rows into the feeds of a model and encodes its outputs as rows."""
+
+    def __init__(
+        self,
+        signature: sig.Signature,
+        inputs: Mapping[str, Tensor],
+        outputs: Mapping[str, Tensor],
+        api_names: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
+        """`api_names` maps "inputs" and "outputs" to {feature name: name in the API}."""
+        renames = api_names or {}
+
+        def groups(
+            features: tuple[sig.Feature, ...], tensors: Mapping[str, Tensor], side: str
+        ) -> list[_Group]:
+            names = renames.get(side, {})
+            return [
+                _Group(
+                    tensors[tensor],
+                    tuple(
+                        Field(names.get(f.name, f.name), f, codec_for(f, tensors[tensor].dtype))
+                        for f in members
+                    ),
+                )
+                for tensor, members in sig.groups(features).items()
+            ]
+
+        self._in = groups(signature.inputs, inputs, "inputs")
+        self._out = groups(signature.outputs, outputs, "outputs")
+        self.inputs = [field for g in self._in for field in g.fields]
+        self.outputs = [field for g in self._out for field in g.fields]
+        self._input_names = {f.api_name for f in self.inputs}
+        self._output_names = [f.api_name for f in self.outputs]
+
+    def decode(self, rows: Any) -> dict[str, np.ndarray]:
+        """Feeds for the model from a list of row objects; raises on the first faulty value."""
+        if type(rows) is not list:
+            raise JsonPropertyTypeMismatch(f'"rows" must be a list, got {json_type(rows)}')
+        for index, row in enumerate(rows):
+            if type(row) is not dict:
+                raise JsonPropertyTypeMismatch(
+                    at(index, None, f"a row must be an object, got {json_type(row)}")
+                )
+        count = len(rows)
+        expected = len(self.inputs)
+        if any(len(row) != expected for row in rows):
+            self._extra_key(rows)
+        feeds: dict[str, np.ndarray] = {}
+        for group in self._in:
+            arrays = [f.codec.decode(self._column(rows, f.api_name)) for f in group.fields]
+            array = arrays[0] if len(arrays) == 1 else np.hstack(arrays)
+            feeds[group.tensor.name] = array.reshape((count, *group.item_shape()))
+        return feeds
+
+    def _column(self, rows: list[dict[str, Any]], name: str) -> list[Any]:
+        try:
+            return [row[name] for row in rows]
+        except KeyError:
+            index = next(i for i, row in enumerate(rows) if name not in row)
+            raise FeatureNotFound(
+                at(index, name, f"missing; the inputs are {self._listing()}")
+            ) from None
+
+    def _extra_key(self, rows: list[dict[str, Any]]) -> None:
+        for index, row in enumerate(rows):
+            for key in row:
+                if key not in self._input_names:
+                    raise FeatureNotFound(
+                        at(
+                            index,
+                            key,
+                            f"not an input of this deployment; the inputs are {self._listing()}",
+                        )
+                    )
+        # Same count of keys everywhere but no unknown key: a missing one, _column says which.
+
+    def _listing(self) -> str:
+        return ", ".join(repr(f.api_name) for f in self.inputs)
+
+    def from_form(self, form: Mapping[str, str]) -> dict[str, Any]:
+        """One row from the text fields of a multipart or urlencoded form."""
+        by_name = {f.api_name: f for f in self.inputs}
+        row: dict[str, Any] = {}
+        for key, text in form.items():
+            field = by_name.get(key)
+            if field is None:
+                raise FeatureNotFound(
+                    at(
+                        None,
+                        key,
+                        f"not an input of this deployment; the inputs are {self._listing()}",
+                    )
+                )
+            row[key] = field.codec.from_form(text)
+        return row
+
+    def encode(self, outputs: Mapping[str, np.ndarray], count: int) -> list[dict[str, Any]]:
+        """One row object per example from the model's output tensors."""
+        columns: list[list[Any]] = []
+        for group in self._out:
+            array = outputs[group.tensor.name].reshape(count, -1)
+            offset = 0
+            for f in group.fields:
+                size = f.feature.size
+                columns.append(f.codec.encode(array[:, offset : offset + size]))
+                offset += size
+        names = self._output_names
+        return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]

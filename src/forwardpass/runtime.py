@@ -1,0 +1,64 @@
+"""ONNX Runtime sessions: one per model version, loaded once, run outside the event loop."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from forwardpass import graph
+from forwardpass import signature as sig
+from forwardpass.errors import BadData, InternalError, SignatureError
+
+# The pybind exceptions ORT raises; InvalidArgument means the caller's data did not fit.
+_ORT_ERRORS = ort.capi.onnxruntime_pybind11_state
+_CALLER_FAULTS: tuple[type[BaseException], ...] = (
+    _ORT_ERRORS.InvalidArgument,
+    _ORT_ERRORS.InvalidGraph,
+)
+
+
+class Model:
+    """A loaded model version: its signature, its graph's tensors and an ORT session."""
+
+    def __init__(self, path: Path, *, threads: int = 0) -> None:
+        proto = onnx.load(str(path), load_external_data=False)
+        found = sig.read(proto)
+        if found is None:
+            raise SignatureError(f"{path.name} carries no forwardpass signature")
+        self.signature: sig.Signature = found
+        self.inputs = graph.inputs(proto)
+        self.outputs = graph.outputs(proto)
+        options = ort.SessionOptions()
+        # 0 lets ORT pick one thread per core; serving processes set it to share cores.
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(
+            proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
+        self.output_names = sorted({f.tensor for f in self.signature.outputs})
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the graph; errors come out as forwardpass errors."""
+        try:
+            results = self.session.run(self.output_names, feeds)
+        except _CALLER_FAULTS as exc:
+            raise BadData(f"the model refused the input: {_short(exc)}") from None
+        except (_ORT_ERRORS.Fail, _ORT_ERRORS.RuntimeException) as exc:
+            raise InternalError(f"the model failed: {_short(exc)}") from None
+        return dict(zip(self.output_names, results, strict=True))
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    # ORT prefixes its messages with the C++ source location, of no use to a client.
+    return text.split("] ", 1)[-1][:300]
+
+
+def default_threads() -> int:
+    return os.cpu_count() or 1

@@ -1,0 +1,67 @@
+"""The app factory: a Starlette app built from explicit settings and a registry."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from forwardpass.cache import DeploymentCache
+from forwardpass.registry import Registry
+from forwardpass.server.errors import HANDLERS
+from forwardpass.server.forward import ForwardRoute
+from forwardpass.settings import Settings
+
+
+def create_app(settings: Settings, registry: Registry | None = None) -> Starlette:
+    """Build the server. The registry is opened from the settings unless one is given."""
+    registry = registry or Registry.open(settings)
+    executor = ThreadPoolExecutor(
+        max_workers=max(2, os.cpu_count() or 1), thread_name_prefix="forwardpass-model"
+    )
+    cache = DeploymentCache(registry, settings, executor)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await asyncio.to_thread(cache.refresh)
+        refresher = asyncio.create_task(cache.keep_fresh())
+        try:
+            yield
+        finally:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_request: Request) -> Response:
+        if cache.ready:
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "loading"}, status_code=503)
+
+    app = Starlette(
+        routes=[
+            Route(
+                "/deployment/{deployment_id}/forward",
+                ForwardRoute(cache, settings).handle,
+                methods=["POST"],
+            ),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        exception_handlers=HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.registry = registry
+    app.state.cache = cache
+    return app

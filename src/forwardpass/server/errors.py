@@ -1,0 +1,57 @@
+"""The one place where errors become HTTP responses in the contract's JSON shape."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from forwardpass.errors import ForwardpassError, InternalError
+
+log = logging.getLogger("forwardpass.server")
+
+# Starlette's own HTTP errors (no route, wrong method) in the contract's vocabulary.
+_HTTP_CODES = {404: "ResourceNotFound", 405: "MethodNotAllowed"}
+
+
+def error_response(error: ForwardpassError) -> Response:
+    return Response(
+        orjson.dumps(error.body()),
+        status_code=error.status,
+        headers=error.headers,
+        media_type="application/json",
+    )
+
+
+async def on_forwardpass_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ForwardpassError)
+    return error_response(exc)
+
+
+async def on_http_exception(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    body = {
+        "errorCode": _HTTP_CODES.get(exc.status_code, "BadRequest"),
+        "errorMessage": str(exc.detail),
+    }
+    return Response(
+        orjson.dumps(body),
+        status_code=exc.status_code,
+        headers=exc.headers,
+        media_type="application/json",
+    )
+
+
+async def on_unexpected(_request: Request, exc: Exception) -> Response:
+    log.error("unexpected error", exc_info=exc)
+    return error_response(InternalError("the server failed; the error is in its log"))
+
+
+HANDLERS = {
+    ForwardpassError: on_forwardpass_error,
+    HTTPException: on_http_exception,
+    Exception: on_unexpected,
+}

@@ -1,0 +1,100 @@
+"""Settings: one typed object; environment variables enter only here.
+
+Each setting is read from `FORWARDPASS_<NAME>` unless given explicitly; the CLI passes its
+flags as explicit values. `SETTINGS_HELP` feeds the CLI's help and the README's table.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "forwardpass"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(
+        default_factory=_default_data_dir,
+        metadata={"help": "Where the SQLite registry and the model store live."},
+    )
+    database_url: str = field(
+        default="",
+        metadata={"help": "SQLAlchemy URL of the registry; empty means SQLite in data_dir."},
+    )
+    model_dir: str = field(
+        default="",
+        metadata={"help": "The content-addressed model store; empty means data_dir/models."},
+    )
+    public_url: str = field(
+        default="",
+        metadata={"help": "The base URL clients use; empty means http://HOST:PORT."},
+    )
+    host: str = field(default="127.0.0.1", metadata={"help": "The address to listen on."})
+    port: int = field(default=8000, metadata={"help": "The port to listen on."})
+    max_body_bytes: int = field(
+        default=32 * 1024 * 1024,
+        metadata={"help": "Largest request body a prediction may send, in bytes."},
+    )
+    max_rows: int = field(
+        default=10_000, metadata={"help": "Most rows one prediction request may send."}
+    )
+    max_batch_rows: int = field(
+        default=1024, metadata={"help": "Most rows the batcher merges into one model call."}
+    )
+    ort_threads: int = field(
+        default=0,
+        metadata={"help": "ONNX Runtime intra-op threads per model; 0 means one per core."},
+    )
+    refresh_seconds: float = field(
+        default=0.5,
+        metadata={"help": "How often a server looks for registry changes, in seconds."},
+    )
+    log_level: str = field(default="info", metadata={"help": "debug, info, warning or error."})
+
+    @classmethod
+    def load(cls, **given: Any) -> Settings:
+        """Settings from explicit values, then `FORWARDPASS_*` variables, then defaults."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if given.get(f.name) is not None:
+                values[f.name] = given[f.name]
+                continue
+            raw = os.environ.get(env_name(f.name))
+            if raw is None or raw == "":
+                continue
+            try:
+                values[f.name] = _PARSERS[str(f.type)](raw)
+            except ValueError:
+                raise ValueError(f"{env_name(f.name)}={raw!r} is not a valid {f.type}") from None
+        return cls(**values)
+
+    @property
+    def registry_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'registry.sqlite3'}"
+
+    @property
+    def model_path(self) -> Path:
+        return Path(self.model_dir) if self.model_dir else self.data_dir / "models"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def forward_url(self, deployment_id: str) -> str:
+        return f"{self.base_url}/deployment/{deployment_id}/forward"
+
+
+_PARSERS = {"Path": Path, "str": str, "int": int, "float": float}
+
+
+def env_name(name: str) -> str:
+    return f"FORWARDPASS_{name.upper()}"
+
+
+SETTINGS_HELP: dict[str, str] = {f.name: f.metadata["help"] for f in fields(Settings)}

@@ -1,0 +1,257 @@
+"""A model's signature: its input and output features, stored inside the ONNX file.
+
+A feature is what the API speaks of (`Type`, `Size`, `Weight`); a tensor is what the graph
+computes on. Each feature names the tensor it maps to. Several features may share one
+rank-2 tensor: each then takes its columns in the order the features are listed, which is
+how a plain ONNX model with one `[N, 4]` input can still be called with four named numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import onnx
+
+from forwardpass import graph
+from forwardpass.errors import SignatureError
+
+METADATA_KEY = "forwardpass.signature"
+TYPES = ("numeric", "categorical", "binary", "text", "image")
+
+#: Which graph element kinds a feature of each type can feed or read.
+_COMPATIBLE = {
+    "numeric": {"float", "int"},
+    "binary": {"float", "int", "bool"},
+    "text": {"string"},
+    "categorical": {"string", "int", "float"},
+    "image": {"float", "int"},
+}
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One named input or output of a model.
+
+    `categories` holds the allowed values of a categorical input, or the class labels of a
+    categorical output (one per score, in the order of the scores).
+    """
+
+    name: str
+    type: str
+    shape: tuple[int, ...] = (1,)
+    tensor: str = ""
+    categories: tuple[str | int, ...] | None = None
+    allow_unknown: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "type": self.type,
+            "shape": list(self.shape),
+            "tensor": self.tensor or self.name,
+        }
+        if self.categories is not None:
+            out["categories"] = list(self.categories)
+        if self.allow_unknown:
+            out["allow_unknown"] = True
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str) -> Feature:
+        if not isinstance(data, Mapping):
+            raise SignatureError(f"{where}: a feature must be an object, got {data!r}")
+        known = {"name", "type", "shape", "tensor", "categories", "allow_unknown"}
+        name, kind = data.get("name"), data.get("type", "numeric")
+        if not isinstance(name, str) or not name:
+            raise SignatureError(f"{where}: every feature needs a non-empty string 'name'")
+        if kind not in TYPES:
+            raise SignatureError(f"{where} {name!r}: type must be one of {', '.join(TYPES)}")
+        shape = data.get("shape", [1])
+        if (
+            not isinstance(shape, list | tuple)
+            or not shape
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+        ):
+            raise SignatureError(f"{where} {name!r}: shape must be a list of positive integers")
+        categories = data.get("categories")
+        if categories is not None:
+            if not isinstance(categories, list | tuple) or not categories:
+                raise SignatureError(f"{where} {name!r}: categories must be a non-empty list")
+            if not (
+                all(isinstance(c, str) for c in categories)
+                or all(isinstance(c, int) and not isinstance(c, bool) for c in categories)
+            ):
+                raise SignatureError(
+                    f"{where} {name!r}: categories must be all strings or all integers"
+                )
+            if len(set(categories)) != len(categories):
+                raise SignatureError(f"{where} {name!r}: categories must be distinct")
+            categories = tuple(categories)
+        elif kind == "categorical":
+            raise SignatureError(f"{where} {name!r}: a categorical feature needs 'categories'")
+        tensor = data.get("tensor", "")
+        if not isinstance(tensor, str):
+            raise SignatureError(f"{where} {name!r}: tensor must be a string")
+        return cls(
+            name=name,
+            type=kind,
+            shape=tuple(shape),
+            tensor=tensor,
+            categories=categories,
+            allow_unknown=bool(data.get("allow_unknown", False)),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+
+@dataclass(frozen=True)
+class Signature:
+    inputs: tuple[Feature, ...]
+    outputs: tuple[Feature, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "inputs": [f.to_dict() for f in self.inputs],
+            "outputs": [f.to_dict() for f in self.outputs],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Signature:
+        if not isinstance(data, Mapping):
+            raise SignatureError("a signature must be an object with 'inputs' and 'outputs'")
+        parts = []
+        for side in ("inputs", "outputs"):
+            items = data.get(side)
+            if not isinstance(items, list) or not items:
+                raise SignatureError(f"a signature needs a non-empty list of {side}")
+            features = tuple(Feature.from_dict(f, side) for f in items)
+            names = [f.name for f in features]
+            if len(set(names)) != len(names):
+                raise SignatureError(f"{side}: feature names must be distinct")
+            parts.append(features)
+        return cls(parts[0], parts[1])
+
+    @classmethod
+    def from_json(cls, text: str) -> Signature:
+        return cls.from_dict(json.loads(text))
+
+
+def read(model: onnx.ModelProto) -> Signature | None:
+    """The signature stored in a model's metadata, or None if it has none."""
+    for prop in model.metadata_props:
+        if prop.key == METADATA_KEY:
+            return Signature.from_json(prop.value)
+    return None
+
+
+def write(model: onnx.ModelProto, signature: Signature) -> None:
+    """Store `signature` in the model's metadata, replacing any earlier one."""
+    for prop in list(model.metadata_props):
+        if prop.key == METADATA_KEY:
+            model.metadata_props.remove(prop)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, signature.to_json()
+
+
+def groups(features: Iterable[Feature]) -> dict[str, list[Feature]]:
+    """Features by the tensor they map to, in signature order."""
+    found: dict[str, list[Feature]] = {}
+    for f in features:
+        found.setdefault(f.tensor, []).append(f)
+    return found
+
+
+def complete(signature: Signature, model: onnx.ModelProto) -> Signature:
+    """Fill in what a hand-written signature may leave out: tensors and shapes.
+
+    A feature without a tensor maps to the tensor of its own name, or to the graph's only
+    input (output). A feature alone on a tensor with a fixed shape takes that shape when
+    it gave none.
+    """
+    tensors = (graph.inputs(model), graph.outputs(model))
+    sides = []
+    for features, available in zip((signature.inputs, signature.outputs), tensors, strict=True):
+        done = []
+        for f in features:
+            tensor = f.tensor
+            if not tensor:
+                if f.name in available:
+                    tensor = f.name
+                elif len(available) == 1:
+                    tensor = next(iter(available))
+                else:
+                    tensor = f.name  # validate() names the problem
+            done.append(replace(f, tensor=tensor))
+        sides.append(tuple(done))
+    return Signature(sides[0], sides[1])
+
+
+def validate(signature: Signature, model: onnx.ModelProto) -> None:
+    """Raise SignatureError naming every way the signature does not fit the graph."""
+    problems: list[str] = []
+    ins, outs = graph.inputs(model), graph.outputs(model)
+    for side, features, available in (
+        ("input", signature.inputs, ins),
+        ("output", signature.outputs, outs),
+    ):
+        for tensor_name, members in groups(features).items():
+            tensor = available.get(tensor_name)
+            names = ", ".join(repr(f.name) for f in members)
+            if tensor is None:
+                problems.append(
+                    f"{side} {names} maps to tensor {tensor_name!r}, which the graph does not "
+                    f"have as an {side} (it has: {', '.join(available) or 'none'})"
+                )
+                continue
+            for f in members:
+                if tensor.kind not in _COMPATIBLE[f.type]:
+                    problems.append(
+                        f"{side} {f.name!r} is {f.type} but tensor {tensor_name!r} holds "
+                        f"{tensor.kind} values"
+                    )
+                if f.type == "categorical" and side == "output":
+                    labels = len(f.categories or ())
+                    if labels != f.size:
+                        problems.append(
+                            f"output {f.name!r} has {labels} class labels but shape {list(f.shape)}"
+                        )
+                if side == "input" and f.type == "categorical":
+                    cats = f.categories or ()
+                    if tensor.kind == "string" and not all(isinstance(c, str) for c in cats):
+                        problems.append(
+                            f"input {f.name!r} feeds strings: categories must be strings"
+                        )
+                    if tensor.kind == "int" and not all(isinstance(c, int) for c in cats):
+                        problems.append(
+                            f"input {f.name!r} feeds integers: categories must be integers"
+                        )
+            if len(members) > 1 and len(tensor.item_dims) != 1:
+                problems.append(
+                    f"{side}s {names} share tensor {tensor_name!r}, which is not of rank 2"
+                )
+            size = tensor.item_size
+            total = sum(f.size for f in members)
+            if size is not None and size != total and not (size == 1 and total == 1):
+                problems.append(
+                    f"{side} {names} need {total} values per example but tensor "
+                    f"{tensor_name!r} takes {size} ({list(tensor.item_dims)})"
+                )
+        if side == "input":
+            missing = set(available) - {f.tensor for f in features}
+            problems.extend(
+                f"graph input {name!r} is fed by no input feature" for name in sorted(missing)
+            )
+    if problems:
+        raise SignatureError("The signature does not fit the model: " + "; ".join(problems))
