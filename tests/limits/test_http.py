@@ -18,9 +18,9 @@ ROW = {"Type": "animal", "Sound": "woof", "Size": 0.8}
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, model_files: dict[str, Path]) -> Iterator[
-    dict[str, Any]
-]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory, model_files: dict[str, Path]
+) -> Iterator[dict[str, Any]]:
     """A server whose plan bounds each model's queue at 1000 rows and flushes usage often."""
     data_dir = tmp_path_factory.mktemp("limits")
     env = cli_env(
@@ -45,8 +45,9 @@ def deploy(server: dict[str, Any], model: str = "demo", *limits: str) -> dict[st
     found["headers"] = bearer(found["token"])
     # Enabled after its limits were set: once it answers, the server has its limits.
     wait_for(
-        lambda: httpx.post(found["url"], json={"rows": []}, headers=found["headers"]).status_code
-        == 200
+        lambda: (
+            httpx.post(found["url"], json={"rows": []}, headers=found["headers"]).status_code == 200
+        )
     )
     return found
 
@@ -104,18 +105,17 @@ def test_over_the_rate_is_429_with_retry_after(server: dict[str, Any]) -> None:
     changed = time.monotonic()
     run_cli(server["data_dir"], "deployment", "update", d["id"], "--rate", "1000")
     wait_for(
-        lambda: httpx.post(d["url"], json={"rows": [ROW]}, headers=d["headers"]).status_code
-        == 200,
+        lambda: httpx.post(d["url"], json={"rows": [ROW]}, headers=d["headers"]).status_code == 200,
         timeout=3,
     )
     assert time.monotonic() - changed < 3  # CLI start-up included; the server's part is < 1 s
 
     usage = wait_for(
         lambda: (
-            u := cli_json(server["data_dir"], "deployment", "show", d["id"])["usage"]
-        )["requests"]
-        >= 5
-        and u
+            (u := cli_json(server["data_dir"], "deployment", "show", d["id"])["usage"])["requests"]
+            >= 5
+            and u
+        )
     )
     assert usage["errors"] == {"RateLimited": 1}
     assert usage["rows"] == usage["requests"] - 2  # deploy()'s empty request, the 429
@@ -135,7 +135,7 @@ def test_a_full_queue_is_503_at_once(server: dict[str, Any]) -> None:
     statuses = sorted(r.status_code for r, _ in answers)
     assert 200 in statuses and 503 in statuses, statuses
     assert set(statuses) == {200, 503}
-    for r, seconds in answers:
+    for r, _ in answers:
         if r.status_code == 503:
             body = assert_error(r, 503, "Overloaded")
             assert r.headers["Retry-After"] == "1"

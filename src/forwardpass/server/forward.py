@@ -96,12 +96,12 @@ class ForwardRoute:
         """The body, refused as soon as it passes the size limit."""
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
+            raise _too_large(limit)
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
+                raise _too_large(limit)
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -125,7 +125,7 @@ class ForwardRoute:
         limit = live.limits.max_body_bytes
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
+            raise _too_large(limit)
         try:
             form = await _bounded(request, limit).form(max_files=64, max_fields=1000)
         except PayloadTooLarge:
@@ -150,6 +150,13 @@ class ForwardRoute:
         return live.interface.from_form(fields)
 
 
+def _too_large(limit: int) -> PayloadTooLarge:
+    # Closing the connection stops the upload; otherwise the server would read the rest.
+    return PayloadTooLarge(
+        f"the body is over the limit of {limit} bytes", headers={"Connection": "close"}
+    )
+
+
 def _bounded(request: Request, limit: int) -> Request:
     """The request, its body cut off with PayloadTooLarge once past `limit` bytes."""
     receive, seen = request.receive, 0
@@ -159,7 +166,7 @@ def _bounded(request: Request, limit: int) -> Request:
         message = await receive()
         seen += len(message.get("body", b""))
         if seen > limit:
-            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
+            raise _too_large(limit)
         return message
 
     return Request(request.scope, limited)
