@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import Server, bearer, cli_json
+from tests.support import Server, bearer, cli_env, cli_json
 
 GIGABYTE = 1024**3
 CHUNK = b" " * (1024 * 1024)  # JSON whitespace: the body would be valid up to the end
@@ -31,7 +31,8 @@ def test_a_gigabyte_stream_is_refused_at_the_limit(
     cli_json(tmp_path, "model", "import", str(model_files["demo"]), "--name", "demo")
     d = cli_json(tmp_path, "deployment", "create", "demo")
     cli_json(tmp_path, "deployment", "update", d["id"], "--max-body-bytes", str(limit))
-    server = Server(tmp_path)
+    # Usage is written only when the server stops, to show that stopping loses no counts.
+    server = Server(tmp_path, env=cli_env(tmp_path, FORWARDPASS_USAGE_FLUSH_SECONDS="3600"))
     try:
         pid = server.process.pid
         baseline = rss_bytes(pid)
@@ -76,3 +77,6 @@ def test_a_gigabyte_stream_is_refused_at_the_limit(
         print(f"sent {sent[0] >> 20} MiB; server RSS {baseline >> 20} -> {peak[0] >> 20} MiB")
     finally:
         server.stop()
+    usage = cli_json(tmp_path, "deployment", "show", d["id"])["usage"]
+    assert usage["requests"] == 2 and usage["rows"] == 1, usage
+    assert usage["errors"] == {"PayloadTooLarge": 1}, usage
