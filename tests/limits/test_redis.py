@@ -82,6 +82,19 @@ def test_the_bucket_allows_the_burst_then_the_rate() -> None:
     assert waits[4] is not None and waits[4] > 0
 
 
+def test_many_concurrent_requests_wait_for_a_connection_rather_than_fail() -> None:
+    require_service("Redis", "127.0.0.1", 6379)
+
+    async def scenario() -> list[float | None]:
+        limiter = RedisRateLimiter(SHARED, prefix(), fail_open=True, max_connections=8)
+        try:
+            return await asyncio.gather(*(limiter.wait("d", 1e6, 10**6) for _ in range(500)))
+        finally:
+            await limiter.close()
+
+    assert asyncio.run(scenario()) == [0.0] * 500
+
+
 def test_an_unreachable_redis_answers_at_once_and_recovers(own_redis: OwnRedis) -> None:
     async def scenario() -> None:
         limiter = RedisRateLimiter(own_redis.url, prefix(), fail_open=True)

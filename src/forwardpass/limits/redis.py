@@ -44,13 +44,26 @@ _LOG_SECONDS = 30.0  # while Redis stays down, one summary line this often
 
 
 class RedisRateLimiter:
-    def __init__(self, url: str, prefix: str, *, fail_open: bool, timeout: float = 0.5) -> None:
-        self._client = aioredis.Redis.from_url(
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        *,
+        fail_open: bool,
+        timeout: float = 0.5,
+        max_connections: int = 64,
+    ) -> None:
+        # A bounded pool that makes a request wait for a free connection, rather than fail
+        # ("Too many connections") under a burst of concurrent requests.
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=timeout,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),  # the limiter decides what a failure means, at once
         )
+        self._client = aioredis.Redis(connection_pool=pool)
         self._take = self._client.register_script(_TAKE)
         self._prefix = prefix
         self._policy = "serving without rate limits" if fail_open else "refusing requests (503)"
@@ -74,7 +87,7 @@ class RedisRateLimiter:
         if self._down_since is not None:
             log.warning(
                 "Redis is reachable again after %.1f s; %d requests were not rate limited",
-                now - self._down_since,
+                time.monotonic() - self._down_since,
                 self._unchecked,
             )
             self._down_since, self._unchecked = None, 0
@@ -95,4 +108,4 @@ class RedisRateLimiter:
             )
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._client.aclose(close_connection_pool=True)
