@@ -72,3 +72,31 @@ def tensor_model(path: Path) -> Path:
     model.ir_version = 8
     path.write_bytes(model.SerializeToString())
     return path
+
+
+def slow_model(path: Path, depth: int = 40, width: int = 512) -> Path:
+    """x [N,1] -> y [N,1] through `depth` square matmuls: a model that takes a while per row.
+
+    For tests of what happens while a model is busy (queue bounds); the weights are the
+    identity, so the answer is `x * width` whatever the depth.
+    """
+    eye = np.eye(width, dtype=np.float32)
+    nodes = [helper.make_node("MatMul", ["x", "widen"], ["h0"])]
+    for i in range(depth):
+        nodes.append(helper.make_node("MatMul", [f"h{i}", "eye"], [f"h{i + 1}"]))
+    nodes.append(helper.make_node("ReduceSum", [f"h{depth}", "axes"], ["y"], keepdims=1))
+    graph = helper.make_graph(
+        nodes,
+        "slow",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])],
+        initializer=[
+            helper.make_tensor("widen", TensorProto.FLOAT, [1, width], np.ones(width).tolist()),
+            helper.make_tensor("eye", TensorProto.FLOAT, [width, width], eye.flatten().tolist()),
+            helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    path.write_bytes(model.SerializeToString())
+    return path

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from forwardpass.batching import Batcher
+from forwardpass.limits.plan import Limits
 from forwardpass.registry import Deployment, Registry
 from forwardpass.rows import Interface
 from forwardpass.runtime import Model
@@ -41,6 +42,7 @@ class Live:
     sha256: str
     interface: Interface | None  # None while disabled: its model need not be in memory
     batcher: Batcher | None
+    limits: Limits
 
     async def predict(self, rows: Any) -> list[dict[str, Any]]:
         assert self.interface is not None and self.batcher is not None
@@ -112,13 +114,19 @@ class DeploymentCache:
             sha256=deployment.model.sha256,
             interface=interface,
             batcher=batcher,
+            limits=Limits.of(deployment.limits, self.settings),
         )
 
     def _load(self, sha256: str) -> Loaded:
         loaded = self._models.get(sha256)
         if loaded is None:
             model = Model(self.registry.store.path(sha256), threads=self.settings.ort_threads)
-            batcher = Batcher(model.run, self.executor, max_rows=self.settings.max_batch_rows)
+            batcher = Batcher(
+                model.run,
+                self.executor,
+                max_rows=self.settings.max_batch_rows,
+                max_queue_rows=self.settings.max_queue_rows,
+            )
             loaded = self._models[sha256] = Loaded(model, batcher)
         return loaded
 

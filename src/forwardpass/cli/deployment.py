@@ -7,8 +7,10 @@ from typing import Annotated, Any
 import typer
 
 from forwardpass.cli import common
+from forwardpass.limits import Limits
 from forwardpass.registry import Deployment
-from forwardpass.settings import Settings
+from forwardpass.settings import SETTINGS_HELP, Settings
+from forwardpass.usage import shown
 
 app = typer.Typer(help="Create and run deployments.", no_args_is_help=True)
 
@@ -18,14 +20,27 @@ Id = Annotated[str, typer.Argument(help="The deployment ID.", show_default=False
 def described(deployment: Deployment, config: Settings, token: str | None = None) -> dict[str, Any]:
     data = deployment.to_dict()
     data["url"] = config.forward_url(deployment.id)
+    data["effective_limits"] = Limits.of(deployment.limits, config).to_dict()
     if token is not None:
         data["token"] = token
     return data
 
 
 def _print(data: dict[str, Any]) -> None:
-    shown = {k: v for k, v in data.items() if k != "api_names"}
-    common.fields(shown)
+    hidden = ("api_names", "limits", "effective_limits", "usage")
+    text = {k: v for k, v in data.items() if k not in hidden}
+    own = data["limits"]
+    text["limits"] = ", ".join(
+        f"{k} {v}{'' if own[k] is not None else ' (plan)'}"
+        for k, v in data["effective_limits"].items()
+    )
+    if "usage" in data:
+        u = data["usage"]
+        errors = ", ".join(f"{k} {v}" for k, v in u["errors"].items()) or "none"
+        text["usage"] = f"{u['requests']} requests, {u['rows']} rows, errors: {errors}"
+        if u["rate_limit_unchecked"]:
+            text["usage"] += f"; {u['rate_limit_unchecked']} not rate limited (Redis down)"
+    common.fields(text)
     if "token" in data:
         common.out.print("[dim]The token is shown only now; keep it.[/]")
 
@@ -77,10 +92,39 @@ def show(
     database_url: common.DatabaseUrl = None,
     json: common.Json = False,
 ) -> None:
-    """Show one deployment."""
+    """Show one deployment, its limits and its usage."""
     config = common.settings(data_dir=data_dir, database_url=database_url)
     with common.registry(config, as_json=json) as registry:
         data = described(registry.deployment(deployment_id), config)
+        data["usage"] = shown(registry.usage(deployment_id))
+        common.emit(data, json, lambda: _print(data))
+
+
+@app.command()
+def update(
+    deployment_id: Id,
+    max_body_bytes: Annotated[
+        int | None, typer.Option(min=1, help=SETTINGS_HELP["max_body_bytes"])
+    ] = None,
+    max_rows: Annotated[int | None, typer.Option(min=1, help=SETTINGS_HELP["max_rows"])] = None,
+    rate: Annotated[float | None, typer.Option(min=0, help=SETTINGS_HELP["rate"])] = None,
+    burst: Annotated[int | None, typer.Option(min=0, help=SETTINGS_HELP["burst"])] = None,
+    plan_limits: Annotated[
+        bool, typer.Option(help="Go back to the plan's limits, then apply the options given.")
+    ] = False,
+    data_dir: common.DataDir = None,
+    database_url: common.DatabaseUrl = None,
+    json: common.Json = False,
+) -> None:
+    """Change a deployment's limits; running servers apply them within a second."""
+    config = common.settings(data_dir=data_dir, database_url=database_url)
+    given = {"max_body_bytes": max_body_bytes, "max_rows": max_rows, "rate": rate, "burst": burst}
+    limits = {k: v for k, v in given.items() if v is not None}
+    if not limits and not plan_limits:
+        common.fail("nothing to update: give at least one option", "BadData", as_json=json)
+    with common.registry(config, as_json=json) as registry:
+        deployment = registry.set_limits(deployment_id, limits, clear=plan_limits)
+        data = described(deployment, config)
         common.emit(data, json, lambda: _print(data))
 
 
