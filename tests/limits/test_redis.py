@@ -162,8 +162,9 @@ def test_two_servers_share_one_rate_limit(tmp_path: Path, model_files: dict[str,
         for s in servers:
             s.stop()
     expected = burst + rate * elapsed
-    # Each process alone would let through its own burst + rate: about twice as many.
-    assert refused[0] > accepted[0], (accepted, refused)
+    # The load went past the limit (how far depends on how busy the machine is), and the
+    # two processes together let through one limit's worth, not one each.
+    assert refused[0] > 0, (accepted, refused)
     assert abs(accepted[0] - expected) <= 0.1 * expected + 2, (accepted, expected, elapsed)
 
 
