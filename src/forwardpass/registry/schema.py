@@ -47,6 +47,8 @@ deployments = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     # Bumped on every change, so that serving processes reload only what changed.
     Column("revision", Integer, nullable=False),
+    # How image inputs are fitted to the model's size; NULL: the model's own default.
+    Column("image_transformation", String(40), nullable=True),
 )
 
 # One row; its generation grows with every change to a deployment, so a serving process

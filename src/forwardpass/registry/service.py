@@ -67,6 +67,7 @@ class Deployment:
     deployed_at: datetime | None
     updated_at: datetime
     revision: int
+    image_transformation: str | None = None
 
     @property
     def status(self) -> str:
@@ -84,6 +85,7 @@ class Deployment:
             "created_at": self.created_at.isoformat(),
             "deployed_at": self.deployed_at.isoformat() if self.deployed_at else None,
             "updated_at": self.updated_at.isoformat(),
+            "image_transformation": self.image_transformation,
         }
 
 
@@ -226,9 +228,11 @@ class Registry:
         *,
         created_by: str | None = None,
         enabled: bool = True,
+        image_transformation: str | None = None,
     ) -> tuple[Deployment, str]:
         """Deploy a model version; returns the deployment and its token (shown only now)."""
         model = self.model(model_ref)
+        _check_transformation(image_transformation)
         token = tokens.new_token()
         now = _now()
         deployment_id = str(uuid.uuid4())
@@ -244,6 +248,7 @@ class Registry:
             "deployed_at": now if enabled else None,
             "updated_at": now,
             "revision": 1,
+            "image_transformation": image_transformation,
         }
         with self._change() as connection:
             connection.execute(deployments.insert().values(**row))
@@ -277,6 +282,13 @@ class Registry:
         self._update(current.id, {"token_hash": tokens.hash_token(token)})
         return self.deployment(current.id), token
 
+    def set_image_transformation(self, deployment_id: str, name: str | None) -> Deployment:
+        """Choose how the deployment fits images to its model (None: the model's default)."""
+        _check_transformation(name)
+        current = self.deployment(deployment_id)
+        self._update(current.id, {"image_transformation": name})
+        return self.deployment(current.id)
+
     def delete_deployment(self, deployment_id: str) -> None:
         current = self.deployment(deployment_id)
         with self._change() as connection:
@@ -296,6 +308,13 @@ class Registry:
                 .where(deployments.c.id == deployment_id)
                 .values(**values, updated_at=_now(), revision=deployments.c.revision + 1)
             )
+
+
+def _check_transformation(name: str | None) -> None:
+    if name is not None and name not in sig.TRANSFORMATIONS:
+        raise BadData(
+            f"unknown image transformation {name!r}; choose one of {', '.join(sig.TRANSFORMATIONS)}"
+        )
 
 
 def _uuid(value: str) -> str:
@@ -349,4 +368,5 @@ def _deployment(row: Any) -> Deployment:
         deployed_at=_utc(m["deployed_at"]),
         updated_at=_utc(m["updated_at"]) or _now(),
         revision=m["revision"],
+        image_transformation=m["image_transformation"],
     )
