@@ -20,11 +20,13 @@ ENLARGE = Image.Resampling.BILINEAR
 #: (as a browser shows a transparent picture on a white page).
 PAD = 0
 BACKGROUND = 255
+ORIENTATION = 0x0112  # the EXIF tag
 
 
 def normalize(image: Image.Image, mode: str) -> Image.Image:
     """Upright, without alpha, in `mode` ("RGB" or "L")."""
-    image = ImageOps.exif_transpose(image)
+    if image.getexif().get(ORIENTATION, 1) != 1:  # exif_transpose would copy even when upright
+        image = ImageOps.exif_transpose(image)
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):

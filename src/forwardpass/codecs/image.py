@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import itertools
 import os
 import threading
 import warnings
@@ -98,14 +99,29 @@ class ImageCodec(Codec):
                 )
             )
         out = np.empty((len(values), self.feature.size), dtype=self.dtype)
-        if len(opened) == 1:
-            out[0] = self._pixels(0, opened[0])
-            return out
         pool = self.options.executor or shared_pool()
-        futures = [pool.submit(self._pixels, row, image) for row, image in enumerate(opened)]
-        for row, future in enumerate(futures):
-            out[row] = future.result()  # the first faulty row raises, as the contract wants
+        # One contiguous run of rows per worker: a handoff per image would cost as much as
+        # decoding a small one.
+        workers = min(len(opened), os.cpu_count() or 1)
+        bounds = np.linspace(0, len(opened), workers + 1).astype(int)
+        runs = [range(a, b) for a, b in itertools.pairwise(bounds)]
+        if len(runs) <= 1:
+            self._fill(out, opened, range(len(opened)))
+            return out
+        futures = [pool.submit(self._fill, out, opened, run) for run in runs[1:]]
+        try:
+            self._fill(out, opened, runs[0])  # this thread does a share of the work too
+        finally:
+            errors = [f.exception() for f in futures]
+        # The first faulty row raises, as the contract wants.
+        for error in errors:
+            if error is not None:
+                raise error
         return out
+
+    def _fill(self, out: np.ndarray, opened: list[Image.Image], rows: range) -> None:
+        for row in rows:
+            out[row] = self._pixels(row, opened[row])
 
     def _open(self, row: int, value: str | bytes) -> Image.Image:
         """The image's header, checked against the limits; no pixel is decoded yet."""
@@ -177,7 +193,7 @@ class ImageCodec(Codec):
                 # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the image is much larger
                 # than the model's: still at least the target size, several times faster.
                 size = (settings.width, settings.height)
-                if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # rotated by 90 degrees
+                if image.getexif().get(imaging.ORIENTATION, 1) in (5, 6, 7, 8):  # turned 90 degrees
                     size = (settings.height, settings.width)
                 image.draft(None, size)
             image.load()
