@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from PIL import Image
 from forwardpass import demo_image
 from forwardpass.imaging import TRANSFORMS
 from tests import models
-from tests.support import Server, bearer, cli_env, cli_json, wait_for
+from tests.support import Server, bearer, cli_env, cli_json, run_cli, wait_for
 from tests.test_imaging import noise, reference
 
 LIMITS = {"FORWARDPASS_MAX_IMAGE_PIXELS": "1000000", "FORWARDPASS_MAX_REQUEST_PIXELS": "3000000"}
@@ -203,3 +204,18 @@ def test_a_file_part_that_is_no_image(images: dict[str, Any]) -> None:
     assert answer.json()["errorCode"] == "DataUriError"
     assert "feature 'image'" in answer.json()["errorMessage"]
     assert images["server"].process.poll() is None  # still serving
+
+
+def test_an_unknown_transformation_is_refused(images: dict[str, Any]) -> None:
+    done = run_cli(
+        images["data_dir"],
+        "deployment",
+        "create",
+        "echo",
+        "--image-transformation",
+        "zoom",
+        "--json",
+        check=False,
+    )
+    assert done.returncode == 1
+    assert json.loads(done.stderr)["errorCode"] == "BadData"
