@@ -101,3 +101,11 @@ def test_to_array_scales_and_lays_out_and_from_array_inverts_it() -> None:
     raw = ImageSettings(height=H, width=W, scale="raw")
     as_bytes = imaging.to_array(image, raw, np.dtype(np.uint8))
     np.testing.assert_array_equal(as_bytes, np.asarray(image))
+
+
+def test_sixteen_bit_grayscale_keeps_its_range() -> None:
+    wide = (np.arange(12, dtype=np.uint16).reshape(3, 4) * 5000).astype(np.uint16)
+    buffer = io.BytesIO()
+    Image.fromarray(wide).save(buffer, format="PNG")
+    got = np.asarray(imaging.normalize(Image.open(buffer), "L"))
+    np.testing.assert_array_equal(got, (wide >> 8).astype(np.uint8))

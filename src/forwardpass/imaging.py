@@ -27,8 +27,14 @@ def normalize(image: Image.Image, mode: str) -> Image.Image:
     """Upright, without alpha, in `mode` ("RGB" or "L")."""
     if image.getexif().get(ORIENTATION, 1) != 1:  # exif_transpose would copy even when upright
         image = ImageOps.exif_transpose(image)
-    if image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode == "I" or image.mode.startswith("I;16"):
+        # 16-bit grayscale (PNG): keep the high byte instead of clipping at 255.
+        wide = np.asarray(image, dtype=np.uint32) >> 8
+        image = Image.fromarray(np.clip(wide, 0, 255).astype(np.uint8))
+    if image.mode in ("P", "PA"):
+        image = image.convert(
+            "RGBA" if "transparency" in image.info or image.mode == "PA" else "RGB"
+        )
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = image.convert("RGBA")
         flat = Image.new("RGBA", rgba.size, (BACKGROUND,) * 3 + (255,))

@@ -97,3 +97,20 @@ def test_limits_per_image_and_per_request() -> None:
 def test_a_value_of_the_wrong_type() -> None:
     with pytest.raises(JsonPropertyTypeMismatch, match="row 0, feature 'photo'"):
         codec().decode([42])
+
+
+def test_an_animated_gif_gives_its_first_frame() -> None:
+    frames = [Image.new("RGB", (8, 6), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:])
+    got = codec().decode([uri(buffer.getvalue(), "image/gif")]).reshape(6, 8, 3)
+    np.testing.assert_allclose(got[..., 0], 1.0, atol=0.02)
+    np.testing.assert_allclose(got[..., 2], 0.0, atol=0.02)
+
+
+def test_a_file_part_is_read_as_bytes_and_a_text_field_as_a_data_uri() -> None:
+    data = encoded(Image.new("L", (8, 6), 255))
+    image_codec = codec()
+    assert image_codec.from_file(data) == data
+    assert image_codec.from_form(f" {uri(data)}\n") == uri(data)
+    np.testing.assert_allclose(image_codec.decode([data]), 1.0)

@@ -189,7 +189,7 @@ class ImageCodec(Codec):
         """Decode, fit and scale one image (runs in the pool)."""
         settings = self.settings
         try:
-            if image.format == "JPEG" and self.transformation != "center_crop_or_pad":
+            if image.format in ("JPEG", "MPO") and self.transformation != "center_crop_or_pad":
                 # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the image is much larger
                 # than the model's: still at least the target size, several times faster.
                 size = (settings.width, settings.height)
