@@ -57,7 +57,7 @@ class Settings:
     )
     max_request_pixels: int = field(
         default=400_000_000,
-        metadata={"help": "Most pixels the images of one request may hold in all."},
+        metadata={"help": "Most pixels the images of one request may hold (per image input)."},
     )
     ort_threads: int = field(
         default=0,
