@@ -65,3 +65,36 @@ def test_the_layout_must_match_the_graph() -> None:
     sig.validate(nchw, graph_with_input([None, 3, 4, 5]))  # type: ignore[arg-type]
     with pytest.raises(SignatureError, match="NHWC image of \\[4, 5, 3\\]"):
         sig.validate(signature({"height": 4, "width": 5}), graph_with_input([None, 3, 4, 5]))  # type: ignore[arg-type]
+
+
+def test_an_integer_tensor_takes_raw_pixels() -> None:
+    g = helper.make_graph(
+        [helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT)],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, [None, 4, 5, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4, 5, 3])],
+    )
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    out = {"name": "y", "type": "numeric", "tensor": "y", "shape": [4, 5, 3]}
+    raw = sig.Signature.from_dict(
+        {
+            "inputs": [
+                {
+                    "name": "p",
+                    "type": "image",
+                    "tensor": "x",
+                    "image": {"height": 4, "width": 5, "scale": "raw"},
+                }
+            ],
+            "outputs": [out],
+        }
+    )
+    sig.validate(raw, model)
+    unit = sig.Signature.from_dict(
+        {
+            "inputs": [{"name": "p", "type": "image", "tensor": "x", "shape": [4, 5, 3]}],
+            "outputs": [out],
+        }
+    )
+    with pytest.raises(SignatureError, match="use scale 'raw'"):
+        sig.validate(unit, model)

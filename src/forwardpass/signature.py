@@ -389,11 +389,17 @@ def validate(signature: Signature, model: onnx.ModelProto) -> None:
 
 def _image_problems(side: str, feature: Feature, tensor: graph.Tensor) -> list[str]:
     """An image feeds (or is read from) a whole tensor laid out as its settings say."""
-    assert feature.image is not None
-    dims, want = tensor.item_dims, feature.image.tensor_shape
+    image = feature.image
+    assert image is not None
+    if tensor.kind == "int" and (image.scale != "raw" or image.mean or image.std):
+        return [
+            f"{side} {feature.name!r} is scaled to fractions but tensor {tensor.name!r} holds "
+            "integers: use scale 'raw' without mean and std"
+        ]
+    dims, want = tensor.item_dims, image.tensor_shape
     if len(dims) == 3 and any(d is not None and d != w for d, w in zip(dims, want, strict=True)):
         return [
-            f"{side} {feature.name!r} is a {feature.image.layout} image of "
+            f"{side} {feature.name!r} is a {image.layout} image of "
             f"{list(want)} per example but tensor {tensor.name!r} has {list(dims)}"
         ]
     if len(dims) not in (1, 3):
