@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from forwardpass.batching import Batcher
+from forwardpass.codecs import ImageOptions
 from forwardpass.limits.plan import Limits
 from forwardpass.registry import Deployment, Registry
 from forwardpass.rows import Interface
@@ -46,7 +47,11 @@ class Live:
 
     async def predict(self, rows: Any) -> list[dict[str, Any]]:
         assert self.interface is not None and self.batcher is not None
-        feeds = self.interface.decode(rows)
+        if self.interface.decodes_images:
+            # Off the event loop: the codec waits there for its pool to decode the images.
+            feeds = await asyncio.to_thread(self.interface.decode, rows)
+        else:
+            feeds = self.interface.decode(rows)
         count = len(rows)
         if count == 0:
             return []
@@ -104,6 +109,12 @@ class DeploymentCache:
                 loaded.model.inputs,
                 loaded.model.outputs,
                 deployment.api_names,
+                ImageOptions(
+                    max_bytes=self.settings.max_image_bytes,
+                    max_pixels=self.settings.max_image_pixels,
+                    max_request_pixels=self.settings.max_request_pixels,
+                    transformation=deployment.image_transformation,
+                ),
             )
             batcher = loaded.batcher
         return Live(

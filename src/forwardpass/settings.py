@@ -77,6 +77,18 @@ class Settings:
     max_batch_rows: int = field(
         default=1024, metadata={"help": "Most rows the batcher merges into one model call."}
     )
+    max_image_bytes: int = field(
+        default=20 * 1024 * 1024,
+        metadata={"help": "Largest encoded image a prediction may send, in bytes."},
+    )
+    max_image_pixels: int = field(
+        default=50_000_000,
+        metadata={"help": "Most pixels one image may hold, read from its header."},
+    )
+    max_request_pixels: int = field(
+        default=400_000_000,
+        metadata={"help": "Most pixels the images of one request may hold (per image input)."},
+    )
     ort_threads: int = field(
         default=0,
         metadata={"help": "ONNX Runtime intra-op threads per model; 0 means one per core."},

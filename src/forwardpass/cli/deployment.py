@@ -10,11 +10,21 @@ from forwardpass.cli import common
 from forwardpass.limits import Limits
 from forwardpass.registry import Deployment
 from forwardpass.settings import SETTINGS_HELP, Settings
+from forwardpass.signature import TRANSFORMATIONS
 from forwardpass.usage import shown
 
 app = typer.Typer(help="Create and run deployments.", no_args_is_help=True)
 
 Id = Annotated[str, typer.Argument(help="The deployment ID.", show_default=False)]
+ImageTransformation = Annotated[
+    str | None,
+    typer.Option(
+        help="How image inputs are fitted to the model's size: "
+        + ", ".join(TRANSFORMATIONS)
+        + "; default: the model's own.",
+        show_default=False,
+    ),
+]
 
 
 def described(deployment: Deployment, config: Settings, token: str | None = None) -> dict[str, Any]:
@@ -50,6 +60,7 @@ def create(
     model: Annotated[str, typer.Argument(help="NAME or NAME:VERSION (default: newest).")],
     name: Annotated[str | None, typer.Option(help="Deployment name; default: the model's.")] = None,
     disabled: Annotated[bool, typer.Option(help="Create it disabled.")] = False,
+    image_transformation: ImageTransformation = None,
     data_dir: common.DataDir = None,
     database_url: common.DatabaseUrl = None,
     json: common.Json = False,
@@ -57,7 +68,9 @@ def create(
     """Deploy a model version; prints its ID, URL and token."""
     config = common.settings(data_dir=data_dir, database_url=database_url)
     with common.registry(config, as_json=json) as registry:
-        deployment, token = registry.create_deployment(model, name, enabled=not disabled)
+        deployment, token = registry.create_deployment(
+            model, name, enabled=not disabled, image_transformation=image_transformation
+        )
         data = described(deployment, config, token)
         common.emit(data, json, lambda: _print(data))
 
@@ -171,6 +184,24 @@ def rotate_token(
     with common.registry(config, as_json=json) as registry:
         deployment, token = registry.rotate_token(deployment_id)
         data = described(deployment, config, token)
+        common.emit(data, json, lambda: _print(data))
+
+
+@app.command("set-image-transformation")
+def set_image_transformation(
+    deployment_id: Id,
+    transformation: Annotated[
+        str, typer.Argument(help=f"One of {', '.join(TRANSFORMATIONS)}, or 'default'.")
+    ],
+    data_dir: common.DataDir = None,
+    database_url: common.DatabaseUrl = None,
+    json: common.Json = False,
+) -> None:
+    """Choose how a deployment fits image inputs to its model's size."""
+    config = common.settings(data_dir=data_dir, database_url=database_url)
+    with common.registry(config, as_json=json) as registry:
+        chosen = None if transformation == "default" else transformation
+        data = described(registry.set_image_transformation(deployment_id, chosen), config)
         common.emit(data, json, lambda: _print(data))
 
 

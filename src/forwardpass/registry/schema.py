@@ -53,6 +53,8 @@ deployments = Table(
     Column("max_rows", Integer, nullable=True),
     Column("rate", Float, nullable=True),
     Column("burst", Integer, nullable=True),
+    # How image inputs are fitted to the model's size; NULL: the model's own default.
+    Column("image_transformation", String(40), nullable=True),
 )
 
 # Usage counts per deployment and metric ("requests", "rows", "error:<errorCode>", ...),

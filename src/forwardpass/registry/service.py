@@ -75,6 +75,7 @@ class Deployment:
     updated_at: datetime
     revision: int
     limits: LimitOverrides = field(default_factory=LimitOverrides)
+    image_transformation: str | None = None
 
     @property
     def status(self) -> str:
@@ -93,6 +94,7 @@ class Deployment:
             "deployed_at": self.deployed_at.isoformat() if self.deployed_at else None,
             "updated_at": self.updated_at.isoformat(),
             "limits": self.limits.to_dict(),  # the deployment's own; None: the plan's default
+            "image_transformation": self.image_transformation,
         }
 
 
@@ -240,9 +242,11 @@ class Registry:
         *,
         created_by: str | None = None,
         enabled: bool = True,
+        image_transformation: str | None = None,
     ) -> tuple[Deployment, str]:
         """Deploy a model version; returns the deployment and its token (shown only now)."""
         model = self.model(model_ref)
+        _check_transformation(image_transformation)
         token = tokens.new_token()
         now = _now()
         deployment_id = str(uuid.uuid4())
@@ -258,6 +262,7 @@ class Registry:
             "deployed_at": now if enabled else None,
             "updated_at": now,
             "revision": 1,
+            "image_transformation": image_transformation,
         }
         with self._change() as connection:
             if enabled:
@@ -292,6 +297,13 @@ class Registry:
         token = tokens.new_token()
         self._update(current.id, {"token_hash": tokens.hash_token(token)})
         return self.deployment(current.id), token
+
+    def set_image_transformation(self, deployment_id: str, name: str | None) -> Deployment:
+        """Choose how the deployment fits images to its model (None: the model's default)."""
+        _check_transformation(name)
+        current = self.deployment(deployment_id)
+        self._update(current.id, {"image_transformation": name})
+        return self.deployment(current.id)
 
     def delete_deployment(self, deployment_id: str) -> None:
         current = self.deployment(deployment_id)
@@ -351,6 +363,13 @@ class Registry:
             )
 
 
+def _check_transformation(name: str | None) -> None:
+    if name is not None and name not in sig.TRANSFORMATIONS:
+        raise BadData(
+            f"unknown image transformation {name!r}; choose one of {', '.join(sig.TRANSFORMATIONS)}"
+        )
+
+
 def _uuid(value: str) -> str:
     try:
         return str(uuid.UUID(value))
@@ -403,4 +422,5 @@ def _deployment(row: Any) -> Deployment:
         updated_at=_utc(m["updated_at"]) or _now(),
         revision=m["revision"],
         limits=LimitOverrides(**{name: m[name] for name in LimitOverrides.names()}),
+        image_transformation=m["image_transformation"],
     )

@@ -132,19 +132,11 @@ class ForwardRoute:
             raise
         except Exception as exc:  # python-multipart's errors carry no common base
             raise BadData(f"the form could not be read: {exc}") from None
-        fields: dict[str, str] = {}
+        fields: dict[str, str | bytes] = {}
         try:
             for key, value in form.multi_items():
-                if isinstance(value, UploadFile):
-                    data = await value.read()
-                    try:
-                        fields[key] = data.decode()
-                    except UnicodeDecodeError:
-                        raise BadData(
-                            f"form field {key!r}: a file part must be text here"
-                        ) from None
-                else:
-                    fields[key] = value
+                # File parts stay bytes: the feature's codec reads them (an image as is).
+                fields[key] = await value.read() if isinstance(value, UploadFile) else value
         finally:
             await form.close()
         return live.interface.from_form(fields)
