@@ -22,7 +22,8 @@ from sqlalchemy.exc import IntegrityError
 
 from forwardpass import signature as sig
 from forwardpass.errors import BadData, Conflict, ResourceNotFound, SignatureError
-from forwardpass.registry import migrate, tokens
+from forwardpass.registry import compat, migrate, names, tokens
+from forwardpass.registry.admin import AdminCredential
 from forwardpass.registry.schema import deployments, models, registry_state
 from forwardpass.registry.store import ModelStore
 from forwardpass.settings import Settings
@@ -121,6 +122,7 @@ class Registry:
     def __init__(self, engine: Engine, store: ModelStore) -> None:
         self.engine = engine
         self.store = store
+        self.admin = AdminCredential(engine)
 
     @classmethod
     def open(cls, settings: Settings) -> Registry:
@@ -217,6 +219,28 @@ class Registry:
             raise ResourceNotFound(f"no model {ref!r}")
         return _model(row)
 
+    def delete_model(self, ref: str) -> None:
+        """Delete the model version `name:version`; refused while a deployment uses it."""
+        if ":" not in ref:
+            raise BadData(f"name the version to delete as NAME:VERSION, got {ref!r}")
+        found = self.model(ref)
+        with self.engine.begin() as connection:
+            users = connection.execute(
+                sa.select(deployments.c.id).where(deployments.c.model_id == found.id)
+            ).all()
+            if users:
+                listed = ", ".join(row.id for row in users)
+                raise Conflict(f"model {found.ref} is used by deployment(s) {listed}")
+            try:
+                connection.execute(models.delete().where(models.c.id == found.id))
+            except IntegrityError:
+                raise Conflict(f"model {found.ref} was just deployed; it stays") from None
+            shared = connection.execute(
+                sa.select(models.c.id).where(models.c.sha256 == found.sha256).limit(1)
+            ).first()
+        if shared is None:
+            self.store.delete(found.sha256)
+
     # -- deployments ---------------------------------------------------------------------
 
     def create_deployment(
@@ -276,6 +300,45 @@ class Registry:
         token = tokens.new_token()
         self._update(current.id, {"token_hash": tokens.hash_token(token)})
         return self.deployment(current.id), token
+
+    def rename(self, deployment_id: str, name: str) -> Deployment:
+        current = self.deployment(deployment_id)
+        self._update(current.id, {"name": names.deployment_name(name)})
+        return self.deployment(current.id)
+
+    def set_api_names(self, deployment_id: str, api_names: dict[str, dict[str, str]]) -> Deployment:
+        """Set the names the API uses for features: {"inputs"|"outputs": {feature: name}}.
+
+        Names must be non-empty and distinct on each side; a feature not named keeps its own.
+        """
+        current = self.deployment(deployment_id)
+        checked = names.api_names(current.model.signature, api_names)
+        self._update(current.id, {"api_names": json.dumps(checked)})
+        return self.deployment(current.id)
+
+    def switch_model(self, deployment_id: str, model_ref: str) -> Deployment:
+        """Serve another version of the deployment's model, keeping its URL, token and names.
+
+        Refused (IncompatibleModel, naming the differences) when the new version's inputs
+        or outputs differ. Serving processes swap to it without failing a request.
+        """
+        current = self.deployment(deployment_id)
+        target = self.model(model_ref)
+        compat.require_fit(current, target)
+        self._update(current.id, {"model_id": target.id})
+        return self.deployment(current.id)
+
+    def is_deployment_token(self, token: str | None) -> bool:
+        """Whether `token` opens some deployment (to tell a wrong token from a wrong scope)."""
+        if not token:
+            return False
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                sa.select(deployments.c.id).where(
+                    deployments.c.token_hash == tokens.hash_token(token)
+                )
+            ).first()
+        return found is not None
 
     def delete_deployment(self, deployment_id: str) -> None:
         current = self.deployment(deployment_id)

@@ -1,0 +1,96 @@
+"""`/api/v1/deployments`: create, list, show, change, rotate the token of, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from forwardpass.cache import DeploymentCache
+from forwardpass.errors import BadData
+from forwardpass.registry import Deployment, Registry
+from forwardpass.server import describe
+from forwardpass.server.admin_auth import require_admin
+from forwardpass.server.api.body import json_object
+from forwardpass.server.changes import apply_changes, usage
+from forwardpass.settings import Settings
+
+_CREATE = {"model", "name", "enabled"}
+_UPDATE = {"name", "status", "api_names", "model", "limits"}
+
+
+class DeploymentsApi:
+    def __init__(self, registry: Registry, settings: Settings, cache: DeploymentCache) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.cache = cache
+
+    def _data(self, deployment: Deployment, token: str | None = None) -> dict[str, Any]:
+        data = describe.deployment_data(self.registry, self.settings, deployment)
+        counts = usage(self.registry, deployment.id)
+        if counts is not None:
+            data["usage"] = counts
+        if token is not None:
+            data["token"] = token
+        return data
+
+    async def list(self, request: Request) -> Response:
+        await require_admin(request, self.registry)
+
+        def everything() -> list[dict[str, Any]]:
+            return [self._data(d) for d in self.registry.deployments()]
+
+        return JSONResponse(await run_in_threadpool(everything))
+
+    async def create(self, request: Request) -> Response:
+        await require_admin(request, self.registry)
+        body = await json_object(request, _CREATE)
+        model, name, enabled = body.get("model"), body.get("name"), body.get("enabled", True)
+        if not isinstance(model, str) or not model:
+            raise BadData('"model" is required: "NAME" or "NAME:VERSION"')
+        if name is not None and not isinstance(name, str):
+            raise BadData('"name" must be a string')
+        if not isinstance(enabled, bool):
+            raise BadData('"enabled" must be true or false')
+
+        def create() -> dict[str, Any]:
+            deployment, token = self.registry.create_deployment(
+                model, name, created_by="api", enabled=enabled
+            )
+            return self._data(deployment, token)
+
+        return JSONResponse(await run_in_threadpool(create), status_code=201)
+
+    async def show(self, request: Request) -> Response:
+        await require_admin(request, self.registry)
+
+        def show() -> dict[str, Any]:
+            return self._data(self.registry.deployment(request.path_params["id"]))
+
+        return JSONResponse(await run_in_threadpool(show))
+
+    async def update(self, request: Request) -> Response:
+        """Change any of name, status, api_names, model (a version switch) and limits."""
+        await require_admin(request, self.registry)
+        body = await json_object(request, _UPDATE)
+
+        def update() -> dict[str, Any]:
+            return self._data(apply_changes(self.registry, request.path_params["id"], body))
+
+        return JSONResponse(await run_in_threadpool(update))
+
+    async def rotate(self, request: Request) -> Response:
+        await require_admin(request, self.registry)
+
+        def rotate() -> dict[str, Any]:
+            deployment, token = self.registry.rotate_token(request.path_params["id"])
+            return self._data(deployment, token)
+
+        return JSONResponse(await run_in_threadpool(rotate))
+
+    async def delete(self, request: Request) -> Response:
+        await require_admin(request, self.registry)
+        await run_in_threadpool(self.registry.delete_deployment, request.path_params["id"])
+        return Response(status_code=204)

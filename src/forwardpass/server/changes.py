@@ -1,0 +1,56 @@
+"""Changes to a deployment as the API and the pages ask for them, checked before any is made.
+
+`apply_changes` validates every requested change first, so a request that fails changes
+nothing. `usage` and the limits are hooks for features other modules add to the registry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from forwardpass.errors import BadData
+from forwardpass.registry import Deployment, Registry, compat, names
+
+_STATUSES = {"enabled": True, "disabled": False}
+
+
+def apply_changes(registry: Registry, deployment_id: str, body: dict[str, Any]) -> Deployment:
+    """Apply {name, status, api_names, model, limits} to a deployment, all or nothing."""
+    current = registry.deployment(deployment_id)
+    signature = current.model.signature
+    if "model" in body:
+        if not isinstance(body["model"], str) or not body["model"]:
+            raise BadData('"model" must be "NAME:VERSION"')
+        target = registry.model(body["model"])
+        compat.require_fit(current, target)
+        signature = target.signature
+    if "name" in body:
+        names.deployment_name(body["name"])
+    if "status" in body and body["status"] not in _STATUSES:
+        raise BadData('"status" must be "enabled" or "disabled"')
+    if "api_names" in body:
+        names.api_names(signature, body["api_names"])
+    set_limits = getattr(registry, "set_limits", None)
+    if "limits" in body and set_limits is None:
+        raise BadData("this server has no per-deployment limits to set")
+
+    if "model" in body:
+        registry.switch_model(current.id, body["model"])
+    if "api_names" in body:
+        registry.set_api_names(current.id, body["api_names"])
+    if "name" in body:
+        registry.rename(current.id, body["name"])
+    if "limits" in body and set_limits is not None:
+        set_limits(current.id, body["limits"])
+    if "status" in body:
+        registry.set_enabled(current.id, _STATUSES[body["status"]])
+    return registry.deployment(current.id)
+
+
+def usage(registry: Registry, deployment_id: str) -> dict[str, int] | None:
+    """Requests, rows and errors of a deployment, where the registry counts them."""
+    counter = getattr(registry, "usage", None)
+    if counter is None:
+        return None
+    counts: dict[str, int] | None = counter(deployment_id)
+    return counts
