@@ -146,3 +146,24 @@ def delete(
             json,
             lambda: common.out.print(f"deleted {deployment_id}"),
         )
+
+
+@app.command()
+def update(
+    deployment_id: Id,
+    model: Annotated[
+        str | None, typer.Option(help="Switch to this NAME:VERSION of its model.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    data_dir: common.DataDir = None,
+    database_url: common.DatabaseUrl = None,
+    json: common.Json = False,
+) -> None:
+    """Change a deployment; its URL and token stay. A version must fit its inputs and outputs."""
+    from forwardpass.server.changes import apply_changes
+
+    change = {k: v for k, v in {"model": model, "name": name}.items() if v is not None}
+    config = common.settings(data_dir=data_dir, database_url=database_url)
+    with common.registry(config, as_json=json) as registry:
+        data = described(apply_changes(registry, deployment_id, change), config)
+        common.emit(data, json, lambda: _print(data))
