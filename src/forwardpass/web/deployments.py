@@ -94,6 +94,9 @@ class DeploymentPages(Pages):
     async def _answer(self, deployment: Deployment, row: dict[str, Any]) -> Any:
         """A real answer of the model to the example row, when it is being served."""
         live = self.cache.get(deployment.id)
+        if deployment.enabled and (live is None or live.revision != deployment.revision):
+            await asyncio.to_thread(self.cache.refresh)  # just created or changed
+            live = self.cache.get(deployment.id)
         if live is not None and live.enabled and live.revision == deployment.revision:
             try:
                 return (await live.predict([row]))[0]
