@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.server.test_api import answer
 from tests.support import bearer, free_port, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -107,7 +108,8 @@ def test_deployment_view_end_to_end(page, managed):
     page.wait_for_selector("#status-badge.disabled")
     wait_for(lambda: predict(url, token, ROW).status_code == 403, 10)
     assert predict(url, token, ROW).json()["errorCode"] == "DeploymentNotEnabled"
-    page.click("#enable-toggle")
+    page.focus("#enable-toggle")  # by keyboard this time
+    page.keyboard.press("Enter")
     page.wait_for_selector("#status-badge.enabled")
     wait_for(lambda: predict(url, token, ROW).status_code == 200, 10)
 
@@ -158,13 +160,7 @@ def test_version_switch_from_the_page(page, managed):
     page.click("text=Switch version")
     page.wait_for_selector("#model-ref:has-text('version 2')")
     row = {"x": {"shape": [2], "data": [1.0, 2.0]}}
-    wait_for(
-        lambda: (
-            predict(created["url"], created["token"], row).json()["rows"][0]["y"]["data"]
-            == [2.0, 4.0]
-        ),
-        10,
-    )
+    wait_for(lambda: answer(predict(created["url"], created["token"], row)) == [2.0, 4.0], 10)
 
 
 class _Evil(http.server.BaseHTTPRequestHandler):
@@ -206,3 +202,39 @@ def test_a_form_from_another_origin_is_refused(page, managed):
         f"{base}/api/v1/deployments/{created['id']}", headers=bearer(managed["admin"])
     ).json()
     assert shown["status"] == "enabled"
+
+
+def test_upload_a_model_and_read_its_signature(page, managed, model_files):
+    page.goto(managed["server"].base + "/models")
+    page.set_input_files("#up-file", str(model_files["iris"]))
+    page.fill("#up-name", "iris flowers")
+    page.click("#upload button[type=submit]")
+    page.wait_for_url("**/models/iris%20flowers/1")
+    assert "setosa, versicolor, virginica" in page.inner_text("main")
+    page.goto(managed["server"].base + "/deployments")
+    assert "iris flowers:1" in page.inner_text("#new-model")
+
+
+def test_deployment_page_fits_a_phone(browser, managed):
+    base = managed["server"].base
+    created = httpx.post(
+        f"{base}/api/v1/deployments", json={"model": "demo"}, headers=bearer(managed["admin"])
+    ).json()
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    tab = context.new_page()
+    tab.goto(f"{base}/deployments/{created['id']}")
+    tab.fill("#token", managed["admin"])
+    tab.click("button[type=submit]")
+    tab.wait_for_selector("#deployment-id")
+    width = tab.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the page is {width}px wide on a 390px screen"
+    # every control has a label a screen reader can read
+    unlabelled = tab.evaluate(
+        """[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+           .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+           .map(e => e.name || e.id)"""
+    )
+    assert unlabelled == []
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(SHOTS / "test_deployment_page_fits_a_phone.png"), full_page=True)
+    context.close()

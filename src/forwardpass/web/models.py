@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -46,7 +47,7 @@ class ModelPages(Pages):
             model = await run_in_threadpool(import_model, self.registry, data, chosen, signature)
         except ForwardpassError as exc:
             return await self._index(request, session, error=exc.message, status=exc.status)
-        return self.back(f"/models/{model.name}/{model.version}")
+        return self.back(f"/models/{quote(model.name)}/{model.version}")
 
     async def show(self, request: Request, session: Session) -> Response:
         ref = f"{request.path_params['name']}:{request.path_params['version']}"
