@@ -11,9 +11,10 @@ from forwardpass.settings import Settings
 from tests import models
 
 
-@pytest.fixture
-def registry(tmp_path):
-    opened = Registry.open(Settings.load(data_dir=tmp_path))
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def registry(request, tmp_path):
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    opened = Registry.open(Settings.load(data_dir=tmp_path, database_url=url))
     for factor, width in ((1.0, 2), (2.0, 2), (1.0, 3)):
         path = models.scaled(tmp_path / f"s-{factor}-{width}.onnx", factor, width)
         from forwardpass.importers import onnx as importer

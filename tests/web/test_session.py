@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -110,3 +112,15 @@ def test_page_errors_are_shown_on_the_page(managed, deployment, session):
     assert r.status_code == 409 and "changed shape" in r.text
     r = http.post(f"/deployments/{deployment['id']}/delete", data={"csrf": csrf})
     assert r.status_code == 409 and "disable it" in r.text
+
+
+def test_try_it_sends_a_real_prediction(managed, deployment, session):
+    http, csrf = session
+    tensor = '{"shape": [2], "data": [3, 4]}'
+    r = http.post(f"/deployments/{deployment['id']}/try", data={"csrf": csrf, "in:x": tensor})
+    assert r.status_code == 200, r.text
+    shown = re.search(r'<pre id="try-answer" role="status">(.*?)</pre>', r.text, re.S)
+    assert shown is not None
+    assert json.loads(html.unescape(shown.group(1)))["y"]["data"] == [3.0, 4.0]
+    r = http.post(f"/deployments/{deployment['id']}/try", data={"csrf": csrf, "in:x": "[1, 2"})
+    assert r.status_code == 400 and "tensor JSON" in r.text
