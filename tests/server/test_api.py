@@ -79,12 +79,19 @@ def test_every_call_needs_the_admin_token(managed, target, method, path, body):
 
 
 def test_a_deployment_token_is_refused_anywhere_under_api_v1(managed, target):
-    for path in ("/api/v1/", "/api/v1/nothing/here", "/api/v1/deployments/x/y"):
-        r = call(managed, "GET", path, token=target["token"])
-        assert r.status_code in (403, 404), r.text
-        if r.status_code == 404:
-            # no route at all: still the contract's error body, never a management answer
-            assert error_of(r) == "ResourceNotFound"
+    for method, path in (
+        ("GET", "/api/v1/"),
+        ("GET", "/api/v1/nothing/here"),
+        ("POST", "/api/v1/deployments/x/y"),
+        ("PUT", f"/api/v1/deployments/{target['id']}"),
+    ):
+        r = call(managed, method, path, token=target["token"])
+        assert r.status_code == 403 and error_of(r) == "InsufficientScopeTokenError"
+        r = call(managed, method, path, token=None)
+        assert r.status_code == 401 and error_of(r) == "InvalidTokenError"
+    # the admin learns that there is no such call, in the contract's format
+    r = call(managed, "GET", "/api/v1/nothing/here")
+    assert r.status_code == 404 and error_of(r) == "ResourceNotFound"
 
 
 def test_openapi_document_is_valid(managed):

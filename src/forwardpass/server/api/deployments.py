@@ -12,7 +12,6 @@ from forwardpass.cache import DeploymentCache
 from forwardpass.errors import BadData
 from forwardpass.registry import Deployment, Registry
 from forwardpass.server import describe
-from forwardpass.server.admin_auth import require_admin
 from forwardpass.server.api.body import json_object
 from forwardpass.server.changes import apply_changes, usage
 from forwardpass.settings import Settings
@@ -37,7 +36,6 @@ class DeploymentsApi:
         return data
 
     async def list(self, request: Request) -> Response:
-        await require_admin(request, self.registry)
 
         def everything() -> list[dict[str, Any]]:
             return [self._data(d) for d in self.registry.deployments()]
@@ -45,7 +43,6 @@ class DeploymentsApi:
         return JSONResponse(await run_in_threadpool(everything))
 
     async def create(self, request: Request) -> Response:
-        await require_admin(request, self.registry)
         body = await json_object(request, _CREATE)
         model, name, enabled = body.get("model"), body.get("name"), body.get("enabled", True)
         if not isinstance(model, str) or not model:
@@ -64,7 +61,6 @@ class DeploymentsApi:
         return JSONResponse(await run_in_threadpool(create), status_code=201)
 
     async def show(self, request: Request) -> Response:
-        await require_admin(request, self.registry)
 
         def show() -> dict[str, Any]:
             return self._data(self.registry.deployment(request.path_params["id"]))
@@ -73,7 +69,6 @@ class DeploymentsApi:
 
     async def update(self, request: Request) -> Response:
         """Change any of name, status, api_names, model (a version switch) and limits."""
-        await require_admin(request, self.registry)
         body = await json_object(request, _UPDATE)
 
         def update() -> dict[str, Any]:
@@ -82,7 +77,6 @@ class DeploymentsApi:
         return JSONResponse(await run_in_threadpool(update))
 
     async def rotate(self, request: Request) -> Response:
-        await require_admin(request, self.registry)
 
         def rotate() -> dict[str, Any]:
             deployment, token = self.registry.rotate_token(request.path_params["id"])
@@ -91,6 +85,5 @@ class DeploymentsApi:
         return JSONResponse(await run_in_threadpool(rotate))
 
     async def delete(self, request: Request) -> Response:
-        await require_admin(request, self.registry)
         await run_in_threadpool(self.registry.delete_deployment, request.path_params["id"])
         return Response(status_code=204)

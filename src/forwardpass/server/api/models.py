@@ -10,7 +10,6 @@ from forwardpass import signature as sig
 from forwardpass.errors import ResourceNotFound
 from forwardpass.importers import onnx as onnx_importer
 from forwardpass.registry import ModelVersion, Registry
-from forwardpass.server.admin_auth import require_admin
 from forwardpass.server.api.body import upload
 
 
@@ -27,18 +26,15 @@ class ModelsApi:
         self.registry = registry
 
     async def list(self, request: Request) -> Response:
-        await require_admin(request, self.registry)
         found = await run_in_threadpool(self.registry.models)
         return JSONResponse([m.to_dict() for m in found])
 
     async def upload(self, request: Request) -> Response:
-        await require_admin(request, self.registry)
         data, name, signature = await upload(request)
         model = await run_in_threadpool(import_model, self.registry, data, name, signature)
         return JSONResponse(model.to_dict(), status_code=201)
 
     async def versions(self, request: Request) -> Response:
-        await require_admin(request, self.registry)
         name = request.path_params["name"]
         found = [m for m in await run_in_threadpool(self.registry.models) if m.name == name]
         if not found:
@@ -46,12 +42,10 @@ class ModelsApi:
         return JSONResponse([m.to_dict() for m in found])
 
     async def show(self, request: Request) -> Response:
-        await require_admin(request, self.registry)
         model = await run_in_threadpool(self.registry.model, _ref(request))
         return JSONResponse(model.to_dict())
 
     async def delete(self, request: Request) -> Response:
-        await require_admin(request, self.registry)
         await run_in_threadpool(self.registry.delete_model, _ref(request))
         return Response(status_code=204)
 
