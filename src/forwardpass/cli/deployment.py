@@ -160,7 +160,7 @@ def update(
     json: common.Json = False,
 ) -> None:
     """Change a deployment; its URL and token stay. A version must fit its inputs and outputs."""
-    from forwardpass.server.changes import apply_changes
+    from forwardpass.registry.changes import apply_changes
 
     change = {k: v for k, v in {"model": model, "name": name}.items() if v is not None}
     config = common.settings(data_dir=data_dir, database_url=database_url)

@@ -14,8 +14,8 @@ from starlette.responses import Response
 
 from forwardpass.errors import BadData, DeploymentNotEnabled, ForwardpassError
 from forwardpass.registry import Deployment
+from forwardpass.registry.changes import apply_changes, usage
 from forwardpass.server import describe
-from forwardpass.server.changes import apply_changes, usage
 from forwardpass.web.pages import Pages
 from forwardpass.web.session import Session
 

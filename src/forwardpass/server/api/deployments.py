@@ -11,9 +11,9 @@ from starlette.responses import JSONResponse, Response
 from forwardpass.cache import DeploymentCache
 from forwardpass.errors import BadData
 from forwardpass.registry import Deployment, Registry
+from forwardpass.registry.changes import apply_changes, usage
 from forwardpass.server import describe
 from forwardpass.server.api.body import json_object
-from forwardpass.server.changes import apply_changes, usage
 from forwardpass.settings import Settings
 
 _CREATE = {"model", "name", "enabled"}

@@ -1,4 +1,4 @@
-"""Changes to a deployment as the API and the pages ask for them, checked before any is made.
+"""Changes to a deployment as the API, the pages and the CLI ask for them, checked first.
 
 `apply_changes` validates every requested change first, so a request that fails changes
 nothing. `usage` and the limits are hooks for features other modules add to the registry.
@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from forwardpass.errors import BadData
-from forwardpass.registry import Deployment, Registry, compat, names
+from forwardpass.registry import compat, names
+from forwardpass.registry.service import Deployment, Registry
 
 _STATUSES = {"enabled": True, "disabled": False}
 
