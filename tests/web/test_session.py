@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -124,3 +126,20 @@ def test_try_it_sends_a_real_prediction(managed, deployment, session):
     assert json.loads(html.unescape(shown.group(1)))["y"]["data"] == [3.0, 4.0]
     r = http.post(f"/deployments/{deployment['id']}/try", data={"csrf": csrf, "in:x": "[1, 2"})
     assert r.status_code == 400 and "tensor JSON" in r.text
+
+
+def test_the_curl_example_of_the_page_runs(managed, deployment, session):
+    http, _csrf = session
+    page = http.get(f"/deployments/{deployment['id']}").text
+    found = re.search(r'<pre id="example-curl">(.*?)</pre>', page, re.S)
+    assert found is not None
+    command = html.unescape(found.group(1))
+    done = subprocess.run(
+        ["bash", "-c", command + " -sS --fail-with-body"],
+        env={**os.environ, "TOKEN": deployment["token"]},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["rows"][0]["y"]["data"] == [0.0, 0.0]

@@ -86,7 +86,7 @@ def examples(url: str, row: dict[str, Any], answer: dict[str, Any]) -> dict[str,
             "import requests\n\n"
             f"URL = {url!r}\n"
             'TOKEN = "<your token>"\n\n'
-            f"rows = {json.dumps([row])}\n"
+            f"rows = {[row]!r}\n"
             'answer = requests.post(URL, json={"rows": rows},\n'
             '                       headers={"Authorization": f"Bearer {TOKEN}"})\n'
             "answer.raise_for_status()\n"
