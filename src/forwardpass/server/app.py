@@ -13,9 +13,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from forwardpass import web
 from forwardpass.cache import DeploymentCache
 from forwardpass.limits import Guard
 from forwardpass.registry import Registry
+from forwardpass.server import api, spec_placeholder
 from forwardpass.server.errors import HANDLERS
 from forwardpass.server.forward import ForwardRoute
 from forwardpass.settings import Settings
@@ -24,6 +26,7 @@ from forwardpass.settings import Settings
 def create_app(settings: Settings, registry: Registry | None = None) -> Starlette:
     """Build the server. The registry is opened from the settings unless one is given."""
     registry = registry or Registry.open(settings)
+    registry.admin.ensure(settings.admin_token)
     executor = ThreadPoolExecutor(
         max_workers=max(2, os.cpu_count() or 1), thread_name_prefix="forwardpass-model"
     )
@@ -62,6 +65,12 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
             ),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route(
+                "/deployment/{deployment_id}/openapi.json",
+                spec_placeholder.spec_route(registry, settings),
+            ),
+            api.mount(registry, settings, cache),
+            *web.routes(registry, settings, cache),
         ],
         exception_handlers=HANDLERS,
         lifespan=lifespan,
