@@ -5,6 +5,10 @@ queue; when it ends, everything queued (up to `max_rows`) runs as the next singl
 Runtime call and its outputs are split back. No fixed delay to tune: the batch size follows
 the load. If a merged batch fails, each request is run alone, so that one request's bad data
 fails only that request.
+
+The drain task runs the model in the executor (never on the event loop) and resolves each
+request's future with its slice of the outputs. `observe`, if given, is called once per
+model call with (rows in the call, requests still queued), for the metrics.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from forwardpass.timing import Timing
+
 Feeds = dict[str, np.ndarray]
 Outputs = dict[str, np.ndarray]
 
@@ -27,14 +33,21 @@ class _Job:
     feeds: Feeds
     rows: int
     future: asyncio.Future[Outputs]
+    timing: Timing | None = None
     queued: float = field(default_factory=time.perf_counter)
 
 
 class Batcher:
     def __init__(
-        self, run: Callable[[Feeds], Outputs], executor: Executor, *, max_rows: int = 1024
+        self,
+        run: Callable[[Feeds], Outputs],
+        executor: Executor,
+        *,
+        max_rows: int = 1024,
+        observe: Callable[[int, int], None] | None = None,
     ) -> None:
         self._run = run
+        self._observe = observe
         self._executor = executor
         self._max_rows = max_rows
         self._queue: deque[_Job] = deque()
@@ -46,10 +59,13 @@ class Batcher:
         """Requests waiting for the model."""
         return len(self._queue)
 
-    async def submit(self, feeds: Feeds, rows: int) -> Outputs:
-        """Run `feeds` (`rows` examples) as part of the next batch and return its outputs."""
+    async def submit(self, feeds: Feeds, rows: int, timing: Timing | None = None) -> Outputs:
+        """Run `feeds` (`rows` examples) as part of the next batch and return its outputs.
+
+        `timing`, if given, gets the time spent queued and the model call's duration.
+        """
         loop = asyncio.get_running_loop()
-        job = _Job(feeds, rows, loop.create_future())
+        job = _Job(feeds, rows, loop.create_future(), timing)
         self._queue.append(job)
         if not self._busy:
             self._busy = True
@@ -57,22 +73,22 @@ class Batcher:
         return await job.future
 
     async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             while self._queue:
                 batch = self._take()
+                rows = sum(job.rows for job in batch)
+                if self._observe is not None:
+                    self._observe(rows, len(self._queue))
                 try:
                     if len(batch) == 1:
-                        outputs = await loop.run_in_executor(
-                            self._executor, self._run, batch[0].feeds
-                        )
+                        outputs = await self._call(batch, batch[0].feeds, rows)
                         _resolve(batch[0], outputs)
                         continue
                     merged = {
                         name: np.concatenate([job.feeds[name] for job in batch])
                         for name in batch[0].feeds
                     }
-                    outputs = await loop.run_in_executor(self._executor, self._run, merged)
+                    outputs = await self._call(batch, merged, rows)
                 except Exception as exc:
                     if len(batch) == 1:
                         _fail(batch[0], exc)
@@ -89,6 +105,21 @@ class Batcher:
         finally:
             self._busy = False
 
+    async def _call(self, batch: list[_Job], feeds: Feeds, rows: int) -> Outputs:
+        """One model call in the executor, its queue and run times written to each job."""
+        started = time.perf_counter()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._run, feeds
+            )
+        finally:
+            ended = time.perf_counter()
+            for job in batch:
+                if job.timing is not None:
+                    job.timing.queue += started - job.queued
+                    job.timing.infer += ended - started
+                    job.timing.batch_rows = rows
+
     def _take(self) -> list[_Job]:
         batch = [self._queue.popleft()]
         rows = batch[0].rows
@@ -99,10 +130,10 @@ class Batcher:
         return batch
 
     async def _one_by_one(self, batch: list[_Job]) -> None:
-        loop = asyncio.get_running_loop()
         for job in batch:
+            job.queued = time.perf_counter()
             try:
-                outputs = await loop.run_in_executor(self._executor, self._run, job.feeds)
+                outputs = await self._call([job], job.feeds, job.rows)
             except Exception as exc:
                 _fail(job, exc)
             else:

@@ -49,7 +49,14 @@ class Settings:
     )
     ort_threads: int = field(
         default=0,
-        metadata={"help": "ONNX Runtime intra-op threads per model; 0 means one per core."},
+        metadata={
+            "help": "ONNX Runtime intra-op threads per model in each worker; 0 means the "
+            "usable cores divided by the workers, at least 1."
+        },
+    )
+    workers: int = field(
+        default=0,
+        metadata={"help": "Worker processes of `serve`; 0 means one per usable core."},
     )
     refresh_seconds: float = field(
         default=0.5,

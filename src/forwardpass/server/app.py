@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,7 @@ from starlette.routing import Route
 
 from forwardpass.cache import DeploymentCache
 from forwardpass.registry import Registry
+from forwardpass.server import metrics
 from forwardpass.server.errors import HANDLERS
 from forwardpass.server.forward import ForwardRoute
 from forwardpass.settings import Settings
@@ -26,7 +28,9 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
     executor = ThreadPoolExecutor(
         max_workers=max(2, os.cpu_count() or 1), thread_name_prefix="forwardpass-model"
     )
-    cache = DeploymentCache(registry, settings, executor)
+    cache = DeploymentCache(
+        registry, settings, executor, observe_batch=lambda sha: metrics.batch_observer(sha[:12])
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -57,6 +61,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
             ),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics.endpoint),
         ],
         exception_handlers=HANDLERS,
         lifespan=lifespan,
@@ -65,3 +70,18 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
     app.state.registry = registry
     app.state.cache = cache
     return app
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+def app_from_env() -> Starlette:
+    """The app of one worker of `forwardpass serve --workers N` (a uvicorn factory): the
+    parent passes its settings down as FORWARDPASS_* variables."""
+    settings = Settings.load()
+    configure_logging(settings)
+    return create_app(settings)

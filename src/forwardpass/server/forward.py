@@ -27,7 +27,9 @@ from forwardpass.errors import (
     UnsupportedContentType,
 )
 from forwardpass.registry import tokens
+from forwardpass.server import metrics
 from forwardpass.settings import Settings
+from forwardpass.timing import Timing
 
 log = logging.getLogger("forwardpass.requests")
 
@@ -41,7 +43,7 @@ class ForwardRoute:
         self.settings = settings
 
     async def handle(self, request: Request) -> Response:
-        started = time.perf_counter()
+        timing = Timing()
         deployment_id = request.path_params["deployment_id"]
         status, rows = 500, 0
         try:
@@ -50,27 +52,34 @@ class ForwardRoute:
             if media == _JSON:
                 body = await self._json(request)
                 rows = len(body) if isinstance(body, list) else 0
-                answer: Any = {"rows": await live.predict(body)}
+                answer: Any = {"rows": await live.predict(body, timing)}
             elif media in _FORMS:
                 rows = 1
-                answer = (await live.predict([await self._form(request, live)]))[0]
+                answer = (await live.predict([await self._form(request, live)], timing))[0]
             else:
                 raise UnsupportedContentType(
                     f"content type {media or 'none'!r} is not supported; send "
                     f"application/json, multipart/form-data or application/x-www-form-urlencoded"
                 )
             status = 200
-            return Response(orjson.dumps(answer), media_type=_JSON)
+            encoding = time.perf_counter()
+            content = orjson.dumps(answer)
+            timing.encode += time.perf_counter() - encoding
+            return Response(content, media_type=_JSON, headers={"Server-Timing": timing.header()})
         except ForwardpassError as exc:
             status = exc.status
             raise
         finally:
+            seconds = time.perf_counter() - timing.started
+            metrics.observe_request(
+                metrics.UNKNOWN if status == 404 else deployment_id, status, rows, seconds
+            )
             log.info(
                 "forward deployment=%s status=%d rows=%d ms=%.2f",
                 deployment_id,
                 status,
                 rows,
-                (time.perf_counter() - started) * 1000,
+                seconds * 1000,
             )
 
     def _authorized(self, request: Request, deployment_id: str) -> Live:
