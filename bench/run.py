@@ -615,11 +615,16 @@ def main() -> None:
     )
     parser.add_argument("--mlserver-venv", type=Path, default=MLSERVER_VENV)
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--rows", default="1,100", help="rows a request, comma-separated")
+    parser.add_argument("--connections", default="1,16,64", help="wrk connections")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
     # A plain `kill` should stop the servers too: turn SIGTERM into an exception.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     wanted = [s for s in args.systems.split(",") if s]
+    global ROW_COUNTS, CONNECTIONS
+    ROW_COUNTS = tuple(int(n) for n in args.rows.split(","))
+    CONNECTIONS = tuple(int(n) for n in args.connections.split(","))
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install -y wrk")
 

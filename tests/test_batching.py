@@ -83,6 +83,8 @@ def test_outputs_are_split_back_in_order_and_timed(model: Model) -> None:
 
     async def scenario() -> tuple[list[Outputs], list[Timing]]:
         with ThreadPoolExecutor(max_workers=1) as executor:
+            # the only thread is taken until the gate opens: all five requests queue
+            executor.submit(held.gate.wait, 30)
             batcher = Batcher(held.run, executor)
             timings = [Timing() for _ in sizes]
             jobs = [
@@ -94,7 +96,7 @@ def test_outputs_are_split_back_in_order_and_timed(model: Model) -> None:
             return list(await asyncio.gather(*jobs)), timings
 
     results, timings = asyncio.run(scenario())
-    # all five queued before the drain task first ran: one call
+    # all five queued while the model's thread was taken: one call
     assert held.calls == [5]
     for result, size in zip(results, sizes, strict=True):
         np.testing.assert_allclose(result["variable"], model.run(feeds(size))["variable"])

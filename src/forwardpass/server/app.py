@@ -18,6 +18,7 @@ from forwardpass.cache import DeploymentCache
 from forwardpass.registry import Registry
 from forwardpass.server import metrics
 from forwardpass.server.errors import HANDLERS
+from forwardpass.server.fastpath import App
 from forwardpass.server.forward import ForwardRoute
 from forwardpass.settings import Settings
 
@@ -52,13 +53,13 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "loading"}, status_code=503)
 
-    app = Starlette(
+    forward = ForwardRoute(cache, settings)
+    # App sends POST .../forward straight to the route; the Route stays for everything
+    # else that path can get (e.g. GET gives the contract's 405 MethodNotAllowed).
+    app = App(
+        forward=forward,
         routes=[
-            Route(
-                "/deployment/{deployment_id}/forward",
-                ForwardRoute(cache, settings).handle,
-                methods=["POST"],
-            ),
+            Route("/deployment/{deployment_id}/forward", forward.handle, methods=["POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics.endpoint),

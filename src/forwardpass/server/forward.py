@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 from starlette.datastructures import UploadFile
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from forwardpass.cache import DeploymentCache, Live
@@ -103,12 +103,19 @@ class ForwardRoute:
         if declared and declared.isdigit() and int(declared) > limit:
             raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
         chunks, size = [], 0
-        async for chunk in request.stream():
+        # ASGI messages read directly: request.stream() is an async generator, whose
+        # setup costs more than the rest of reading a small body (seen in a profile).
+        while True:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
                 raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
             chunks.append(chunk)
-        return b"".join(chunks)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def _json(self, request: Request) -> Any:
         raw = await self._read(request)
