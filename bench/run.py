@@ -615,6 +615,12 @@ def main() -> None:
     )
     parser.add_argument("--mlserver-venv", type=Path, default=MLSERVER_VENV)
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument(
+        "--url",
+        help="also measure this running deployment of the demo model (e.g. from "
+        "`forwardpass demo`), as the system 'running'; it is neither started nor pinned",
+    )
+    parser.add_argument("--token", default="", help="the token of --url")
     parser.add_argument("--rows", default="1,100", help="rows a request, comma-separated")
     parser.add_argument("--connections", default="1,16,64", help="wrk connections")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -646,7 +652,17 @@ def main() -> None:
                 procs, made(), all_cores=True, workers=args.workers
             ),
             "mlserver": lambda: start_mlserver(procs, work, args.mlserver_venv),
+            "running": lambda: System(
+                "running",
+                f"the running deployment at {args.url}",
+                args.url,
+                f"Bearer {args.token}",
+                encode=rows_body,
+                decode=rows_answer,
+            ),
         }
+        if args.url:
+            wanted.append("running")
         systems: list[System] = []
         notes: dict[str, str] = {}
         for key in wanted:
@@ -705,8 +721,8 @@ def render(
     lines = [
         "# Benchmark results",
         "",
-        "Written by `bench/run.py`; the prose sections around the generated part are in",
-        "bench/README.md. Command:",
+        "Written by `bench/run.py` (see bench/README.md); the notes written by hand are at",
+        "the end. Command:",
         "",
         f"    {command}",
         "",
