@@ -102,3 +102,22 @@ def test_outputs_are_split_back_in_order_and_timed(model: Model) -> None:
         np.testing.assert_allclose(result["variable"], model.run(feeds(size))["variable"])
     assert [t.batch_rows for t in timings] == [5] * 5
     assert all(t.infer > 0 and t.queue >= 0 for t in timings)
+
+
+def test_a_failing_metrics_hook_never_fails_a_prediction(
+    model: Model, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(_rows: int, _queued: int) -> None:
+        raise RuntimeError("metrics are down")
+
+    async def scenario() -> list[Outputs]:
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            batcher = Batcher(model.run, executor, observe=broken)
+            first = await batcher.submit(feeds(0.8), 1)
+            second = await batcher.submit(feeds(0.5), 1)  # the batcher is not stuck
+            return [first, second]
+
+    results = asyncio.run(scenario())
+    for result, size in zip(results, (0.8, 0.5), strict=True):
+        np.testing.assert_allclose(result["variable"], model.run(feeds(size))["variable"])
+    assert "the batch observer failed" in caplog.text

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections import deque
@@ -28,6 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from forwardpass.timing import Timing
+
+log = logging.getLogger("forwardpass.batching")
 
 Feeds = dict[str, np.ndarray]
 Outputs = dict[str, np.ndarray]
@@ -95,12 +98,28 @@ class Batcher:
                 batch = self._take()
                 queued = len(self._queue)
             rows = sum(job.rows for job in batch)
-            if self._observe is not None:
-                self._observe(rows, queued)
-            results = self._results(batch, rows)
-            loop = batch[0].future.get_loop()
-            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
-                loop.call_soon_threadsafe(_deliver, batch, results)
+            results: list[Outputs | BaseException]
+            try:
+                if self._observe is not None:
+                    try:
+                        self._observe(rows, queued)
+                    except Exception:  # metrics must never fail a prediction
+                        log.exception("the batch observer failed")
+                results = self._results(batch, rows)
+            except BaseException as exc:
+                # Never leave a request waiting, nor the batcher marked busy with no thread.
+                results = [exc] * len(batch)
+                with self._lock:
+                    self._busy = False
+                self._hand_back(batch, results)
+                raise
+            self._hand_back(batch, results)
+
+    @staticmethod
+    def _hand_back(batch: list[_Job], results: list[Outputs | BaseException]) -> None:
+        loop = batch[0].future.get_loop()
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
+            loop.call_soon_threadsafe(_deliver, batch, results)
 
     def _results(self, batch: list[_Job], rows: int) -> list[Outputs | BaseException]:
         """Each job's outputs, or the error of its own rows."""
