@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -36,6 +37,11 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await asyncio.to_thread(cache.refresh)
+        # Everything loaded so far (libraries, models) lives as long as the process: keep
+        # it out of the cyclic GC, whose full passes over it took ~50 ms, a pause that
+        # every request in flight waits out (it was the p99 at saturation).
+        gc.collect()
+        gc.freeze()
         refresher = asyncio.create_task(cache.keep_fresh())
         try:
             yield
