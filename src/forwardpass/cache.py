@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +21,9 @@ from forwardpass.codecs import ImageOptions
 from forwardpass.limits.plan import Limits
 from forwardpass.registry import Deployment, Registry
 from forwardpass.rows import Interface
-from forwardpass.runtime import Model
+from forwardpass.runtime import Model, default_threads
 from forwardpass.settings import Settings
+from forwardpass.timing import Timing
 
 log = logging.getLogger("forwardpass.cache")
 
@@ -46,7 +49,8 @@ class Live:
     batcher: Batcher | None
     limits: Limits
 
-    async def predict(self, rows: Any) -> list[dict[str, Any]]:
+    async def predict(self, rows: Any, timing: Timing | None = None) -> list[dict[str, Any]]:
+        """Predictions for `rows`; `timing` (started by the caller) gets each phase's time."""
         assert self.interface is not None and self.batcher is not None
         if self.interface.decodes_images:
             # Off the event loop: the codec waits there for its pool to decode the images.
@@ -54,17 +58,32 @@ class Live:
         else:
             feeds = self.interface.decode(rows)
         count = len(rows)
+        if timing is not None:
+            timing.decode = time.perf_counter() - timing.started
         if count == 0:
             return []
-        outputs = await self.batcher.submit(feeds, count)
-        return self.interface.encode(outputs, count)
+        outputs = await self.batcher.submit(feeds, count, timing)
+        if timing is None:
+            return self.interface.encode(outputs, count)
+        encoding = time.perf_counter()
+        answer = self.interface.encode(outputs, count)
+        timing.encode = time.perf_counter() - encoding
+        return answer
 
 
 class DeploymentCache:
-    def __init__(self, registry: Registry, settings: Settings, executor: Executor) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        settings: Settings,
+        executor: Executor,
+        observe_batch: Callable[[str], Callable[[int, int], None]] | None = None,
+    ) -> None:
+        """`observe_batch(model_sha256)` gives the batcher hook of a model, for metrics."""
         self.registry = registry
         self.settings = settings
         self.executor = executor
+        self.observe_batch = observe_batch
         self._live: dict[str, Live] = {}
         self._models: dict[str, Loaded] = {}
         self._generation: int | None = None
@@ -138,12 +157,15 @@ class DeploymentCache:
     def _load(self, sha256: str) -> Loaded:
         loaded = self._models.get(sha256)
         if loaded is None:
-            model = Model(self.registry.store.path(sha256), threads=self.settings.ort_threads)
+            threads = self.settings.ort_threads or default_threads(self.settings.workers or 1)
+            model = Model(self.registry.store.path(sha256), threads=threads)
+            observe = self.observe_batch(sha256) if self.observe_batch else None
             batcher = Batcher(
                 model.run,
                 self.executor,
                 max_rows=self.settings.max_batch_rows,
                 max_queue_rows=self.settings.max_queue_rows,
+                observe=observe,
             )
             loaded = self._models[sha256] = Loaded(model, batcher)
         return loaded

@@ -60,5 +60,16 @@ def _short(exc: BaseException) -> str:
     return text.split("] ", 1)[-1][:300]
 
 
-def default_threads() -> int:
-    return os.cpu_count() or 1
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, e.g. under taskset or a cgroup)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_threads(workers: int) -> int:
+    """ONNX Runtime intra-op threads per model when not set: the usable cores shared out
+    among the worker processes, at least one. More threads than cores makes ORT's spinning
+    thread pool fight the event loop for the same core."""
+    return max(1, usable_cores() // max(1, workers))

@@ -91,7 +91,17 @@ class Settings:
     )
     ort_threads: int = field(
         default=0,
-        metadata={"help": "ONNX Runtime intra-op threads per model; 0 means one per core."},
+        metadata={
+            "help": "ONNX Runtime intra-op threads per model in each worker; 0 means the "
+            "usable cores divided by the workers, at least 1."
+        },
+    )
+    workers: int = field(
+        default=0,
+        metadata={
+            "help": "Worker processes of `serve`; 0 means one per usable core when rate "
+            "limits are shared through Redis, else one (memory limits are per process)."
+        },
     )
     refresh_seconds: float = field(
         default=0.5,
@@ -123,6 +133,12 @@ class Settings:
             except ValueError:
                 raise ValueError(f"{env_name(f.name)}={raw!r} is not a valid {f.type}") from None
         return cls(**values)
+
+    def worker_count(self, usable_cores: int) -> int:
+        """The workers `serve` starts: as set, or the default the help text describes."""
+        if self.workers:
+            return self.workers
+        return usable_cores if self.redis_url else 1
 
     @property
     def registry_url(self) -> str:

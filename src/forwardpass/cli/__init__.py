@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json as jsonlib
-import logging
 import shlex
 from typing import Annotated, Any
 
@@ -13,8 +12,11 @@ import uvicorn
 from forwardpass.cli import common, deployment, model
 from forwardpass.errors import ForwardpassError
 from forwardpass.registry import Registry
+from forwardpass.runtime import usable_cores
 from forwardpass.server import create_app
-from forwardpass.settings import Settings
+from forwardpass.server import workers as workers_mod
+from forwardpass.server.app import configure_logging
+from forwardpass.settings import SETTINGS_HELP, Settings
 
 app = typer.Typer(
     help="forwardpass: serve trained models over the Peltarion Deployment API.",
@@ -25,10 +27,8 @@ app.add_typer(model.app, name="model")
 app.add_typer(deployment.app, name="deployment")
 
 
-def _run(config: Settings, registry: Registry) -> None:
-    logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+def _announce_admin(config: Settings, registry: Registry) -> None:
+    """Print the admin token if this start generated it: the only time it is shown."""
     new_admin = registry.admin.ensure(config.admin_token)
     if new_admin is not None:
         common.out.print(
@@ -36,6 +36,10 @@ def _run(config: Settings, registry: Registry) -> None:
             highlight=False,
             soft_wrap=True,
         )
+
+
+def _run(config: Settings, registry: Registry) -> None:
+    configure_logging(config)
     try:
         server_app = create_app(config, registry)
     except ForwardpassError as exc:
@@ -47,7 +51,13 @@ def _run(config: Settings, registry: Registry) -> None:
         log_level=config.log_level,
         access_log=False,  # one line per prediction comes from forwardpass itself
         lifespan="on",
+        loop=workers_mod.LOOP,
     )
+
+
+Workers = Annotated[
+    int | None, typer.Option(help=SETTINGS_HELP["workers"], show_default=False, min=0)
+]
 
 
 @app.command()
@@ -56,11 +66,27 @@ def serve(
     port: common.Port = None,
     data_dir: common.DataDir = None,
     database_url: common.DatabaseUrl = None,
+    workers: Workers = None,
 ) -> None:
     """Serve every deployment in the registry."""
-    config = common.settings(host=host, port=port, data_dir=data_dir, database_url=database_url)
+    config = common.settings(
+        host=host, port=port, data_dir=data_dir, database_url=database_url, workers=workers
+    )
+    count = config.worker_count(usable_cores())
     with common.registry(config, as_json=False) as registry:
-        _run(config, registry)
+        _announce_admin(config, registry)
+        if count > 1 and not config.redis_url:
+            common.err.print(
+                f"note: {count} workers without FORWARDPASS_REDIS_URL: each worker applies "
+                "the rate limits on its own, so together they let up to "
+                f"{count} times the rate through",
+                highlight=False,
+            )
+        if count == 1:
+            _run(config, registry)
+            return
+    # The workers open the registry themselves; the check above made sure it opens.
+    workers_mod.run(config, count)
 
 
 def curl_command(url: str, token: str, rows: list[dict[str, object]] | None = None) -> str:
@@ -119,6 +145,7 @@ def demo(
             common.out.print("\nTry it:\n")
             print(info["curl"], flush=True)
             common.out.print("")
+        _announce_admin(config, registry)
         _run(config, registry)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import io
 import math
 from collections.abc import Sequence
@@ -19,6 +20,16 @@ import orjson
 
 from forwardpass.codecs.base import Codec, json_type
 from forwardpass.errors import BadData, DataUriError, JsonPropertyTypeMismatch, at
+
+
+@functools.cache
+def _overflow(dtype: np.dtype) -> float:
+    """The smallest magnitude that casting to float `dtype` turns into infinity."""
+    info = np.finfo(dtype)
+    top = float(info.max)
+    with np.errstate(over="ignore"):
+        return top + (top - float(np.nextafter(info.max, dtype.type(0)))) / 2
+
 
 NPY_URI_PREFIX = "data:application/x.peltarion.npy;base64,"
 _NUMBER = (int, float)
@@ -39,14 +50,15 @@ class NumericCodec(Codec):
     def cast(self, array: np.ndarray) -> np.ndarray:
         """Convert to the tensor's dtype, refusing values the dtype cannot hold."""
         if self.dtype.kind == "f":
-            with np.errstate(over="ignore"):
-                out = array.astype(self.dtype)
-            if not np.isfinite(out).all():
-                row = int(np.argwhere(~np.isfinite(out))[0][0])
+            # One comparison refuses NaN, infinities and values the dtype would turn into
+            # infinity, before the cast (np.errstate around the cast cost more, per request).
+            fits = np.abs(array) < _overflow(self.dtype)
+            if not fits.all():
+                row = int(np.argwhere(~fits)[0][0])
                 raise BadData(
                     at(row, self.feature.name, f"a value is out of range for {self.dtype.name}")
                 )
-            return out
+            return array.astype(self.dtype)
         if self.dtype.kind in "iub":
             if not (array == np.round(array)).all():
                 row = int(np.argwhere(array != np.round(array))[0][0])

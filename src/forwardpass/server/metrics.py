@@ -1,0 +1,102 @@
+"""Prometheus metrics of the prediction path, served at `GET /metrics`.
+
+Requests and rows by deployment and status, request latency and model-call batch size
+histograms, and the batcher's queue depth. With several workers (`forwardpass serve
+--workers N`), `serve` points PROMETHEUS_MULTIPROC_DIR at a fresh directory before the
+workers start; prometheus-client then keeps each worker's values in a file there and
+`/metrics` answers the sum over all workers, whichever worker the scrape reaches.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+REQUESTS = Counter(
+    "forwardpass_requests",
+    "Prediction requests, by deployment and HTTP status.",
+    ["deployment", "status"],
+)
+ROWS = Counter(
+    "forwardpass_rows",
+    "Rows sent in prediction requests, by deployment and HTTP status.",
+    ["deployment", "status"],
+)
+LATENCY = Histogram(
+    "forwardpass_request_seconds",
+    "Prediction request duration, body to answer, in seconds.",
+    ["deployment"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+BATCH_ROWS = Histogram(
+    "forwardpass_batch_rows",
+    "Rows in each model call of the batcher, by model version.",
+    ["model"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096),
+)
+QUEUE_DEPTH = Gauge(
+    "forwardpass_queue_depth",
+    "Requests waiting for the model when its latest batch started, by model version.",
+    ["model"],
+    multiprocess_mode="livesum",
+)
+
+# Requests to a deployment id that does not exist all count under this one label, so that
+# a client sending random ids cannot grow the metrics without bound.
+UNKNOWN = "unknown"
+
+
+@functools.cache
+def _request_series(deployment: str, status: int) -> tuple[Counter, Counter]:
+    return REQUESTS.labels(deployment, str(status)), ROWS.labels(deployment, str(status))
+
+
+@functools.cache
+def _latency_series(deployment: str) -> Histogram:
+    return LATENCY.labels(deployment)
+
+
+def observe_request(deployment: str, status: int, rows: int, seconds: float) -> None:
+    """Count one prediction request; `deployment` is UNKNOWN when no such deployment exists."""
+    requests, row_count = _request_series(deployment, status)
+    requests.inc()
+    if rows:
+        row_count.inc(rows)
+    _latency_series(deployment).observe(seconds)
+
+
+def batch_observer(model: str) -> Callable[[int, int], None]:
+    """The batcher's hook for one model version: (rows in the call, requests still queued)."""
+    rows, depth = BATCH_ROWS.labels(model), QUEUE_DEPTH.labels(model)
+
+    def observe(batch_rows: int, queued: int) -> None:
+        rows.observe(batch_rows)
+        depth.set(queued)
+
+    return observe
+
+
+async def endpoint(_request: Request) -> Response:
+    """`GET /metrics` in Prometheus' text format, summed over workers in multiprocess mode."""
+    if os.environ.get(MULTIPROCESS_DIR):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        data = generate_latest(registry)
+    else:
+        data = generate_latest()
+    return Response(data, media_type=CONTENT_TYPE_LATEST)
