@@ -155,3 +155,36 @@ class NumericCodec(Codec):
         if self.feature.size == 1:
             return 1.0
         return {"shape": list(self.feature.shape), "data": [0.0] * self.feature.size}
+
+    def schema(self) -> dict[str, Any]:
+        number = {"type": "integer" if self.dtype.kind in "iu" else "number"}
+        if self.feature.size == 1:
+            return number
+        out = self._tensor_schema(number)
+        out["description"] = (
+            "tensor JSON; a nested list of the shape, or a data URI "
+            f"{NPY_URI_PREFIX}<.npy bytes> are accepted too"
+        )
+        return out
+
+    def output_schema(self) -> dict[str, Any]:
+        # orjson writes a non-finite float as null: say so rather than promise a number.
+        number = {"type": "number", "nullable": True}
+        if self.feature.size == 1:
+            return number
+        return self._tensor_schema(number)
+
+    def output_example(self) -> Any:
+        return self.example()
+
+    def _tensor_schema(self, number: dict[str, Any]) -> dict[str, Any]:
+        shape, size = list(self.feature.shape), self.feature.size
+        return {
+            "type": "object",
+            "properties": {
+                "shape": {"type": "array", "items": {"type": "integer"}, "enum": [shape]},
+                "data": {"type": "array", "items": number, "minItems": size, "maxItems": size},
+            },
+            "required": ["shape", "data"],
+            "additionalProperties": False,
+        }

@@ -17,6 +17,7 @@ from forwardpass.cache import DeploymentCache
 from forwardpass.registry import Registry
 from forwardpass.server.errors import HANDLERS
 from forwardpass.server.forward import ForwardRoute
+from forwardpass.server.openapi import OpenApiRoute
 from forwardpass.settings import Settings
 
 
@@ -54,6 +55,11 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
                 "/deployment/{deployment_id}/forward",
                 ForwardRoute(cache, settings).handle,
                 methods=["POST"],
+            ),
+            Route(
+                "/deployment/{deployment_id}/openapi.json",
+                OpenApiRoute(cache, registry, settings).handle,
+                methods=["GET"],
             ),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

@@ -18,15 +18,12 @@ from starlette.responses import Response
 from forwardpass.cache import DeploymentCache, Live
 from forwardpass.errors import (
     BadData,
-    DeploymentNotEnabled,
     ForwardpassError,
-    InvalidTokenError,
     JsonParsingError,
     PayloadTooLarge,
-    ResourceNotFound,
     UnsupportedContentType,
 )
-from forwardpass.registry import tokens
+from forwardpass.server.auth import authorize
 from forwardpass.settings import Settings
 
 log = logging.getLogger("forwardpass.requests")
@@ -45,7 +42,7 @@ class ForwardRoute:
         deployment_id = request.path_params["deployment_id"]
         status, rows = 500, 0
         try:
-            live = self._authorized(request, deployment_id)
+            live = authorize(self.cache, request, deployment_id)
             media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
             if media == _JSON:
                 body = await self._json(request)
@@ -72,20 +69,6 @@ class ForwardRoute:
                 rows,
                 (time.perf_counter() - started) * 1000,
             )
-
-    def _authorized(self, request: Request, deployment_id: str) -> Live:
-        live = self.cache.get(deployment_id)
-        if live is None:
-            raise ResourceNotFound(f"no deployment {deployment_id!r}")
-        token = tokens.from_header(request.headers.get("authorization"))
-        if not tokens.matches(token, live.token_hash):
-            raise InvalidTokenError(
-                "missing or wrong token: send 'Authorization: Bearer <token>'",
-                headers={"WWW-Authenticate": 'Bearer realm="forwardpass"'},
-            )
-        if not live.enabled:
-            raise DeploymentNotEnabled("the deployment is disabled: queries will be denied")
-        return live
 
     async def _read(self, request: Request) -> bytes:
         """The body, refused as soon as it passes the size limit."""
