@@ -106,8 +106,10 @@ def test_spec_takes_basic_auth_and_refuses_others(served):
 def test_disabled_deployment_still_serves_its_spec(served):
     created = cli_json(served["data_dir"], "deployment", "create", "demo", "--disabled")
     d = {**created, "url": served["server"].url(created["id"])}
+    url = urljoin(d["url"], "openapi.json")
+    # The server picks up the new deployment within a refresh.
     spec = wait_for(
-        lambda: httpx.get(urljoin(d["url"], "openapi.json"), headers=bearer(d["token"]))
+        lambda: (r := httpx.get(url, headers=bearer(d["token"]))).status_code != 404 and r
     )
     assert spec.status_code == 200, spec.text
     validate(spec.json())

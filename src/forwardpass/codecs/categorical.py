@@ -83,7 +83,8 @@ class CategoricalCodec(Codec):
         return {"type": kind, "enum": categories}
 
     def output_schema(self) -> dict[str, Any]:
-        score = {"type": "number"}
+        # A score that is not a finite number (the model overflowed) is written as null.
+        score = {"type": "number", "nullable": True}
         return {
             "type": "object",
             "description": "every class label mapped to its score",

@@ -41,8 +41,10 @@ class NumericCodec(Codec):
         if self.dtype.kind == "f":
             with np.errstate(over="ignore"):
                 out = array.astype(self.dtype)
-            if not np.isfinite(out).all():
-                row = int(np.argwhere(~np.isfinite(out))[0][0])
+            # Beyond the dtype's max, a value may still round to it: refuse it as the spec does.
+            bad = ~np.isfinite(out) | (np.abs(array) > np.finfo(self.dtype).max)
+            if bad.any():
+                row = int(np.argwhere(bad)[0][0])
                 raise BadData(
                     at(row, self.feature.name, f"a value is out of range for {self.dtype.name}")
                 )
@@ -78,12 +80,13 @@ class NumericCodec(Codec):
                 raise BadData(at(row, name, f"expected shape {list(shape)}, got {tensor_shape}"))
             return self._numbers(row, data)
         if type(value) is list:
-            try:
-                array = np.array(value, dtype=np.float64)
-            except (ValueError, TypeError):
+            # As objects first: numpy would read true, false and "1" as numbers.
+            items = np.array(value, dtype=object)
+            if not set(map(type, items.ravel())) <= {int, float}:
                 raise JsonPropertyTypeMismatch(
                     at(row, name, "a nested list must hold numbers in a regular shape")
-                ) from None
+                )
+            array = items.astype(np.float64)
             if array.shape != shape and array.shape != (self.feature.size,):
                 raise BadData(
                     at(row, name, f"expected shape {list(shape)}, got {list(array.shape)}")
@@ -157,7 +160,14 @@ class NumericCodec(Codec):
         return {"shape": list(self.feature.shape), "data": [0.0] * self.feature.size}
 
     def schema(self) -> dict[str, Any]:
-        number = {"type": "integer" if self.dtype.kind in "iu" else "number"}
+        number: dict[str, Any] = {"type": "integer" if self.dtype.kind in "iu" else "number"}
+        # The range the tensor's dtype holds: `cast` refuses a value outside it.
+        if self.dtype.kind == "f" and self.dtype.itemsize < 8:
+            limit = float(np.finfo(self.dtype).max)
+            number.update(minimum=-limit, maximum=limit)
+        elif self.dtype.kind in "iu":
+            info = np.iinfo(self.dtype)
+            number.update(minimum=int(info.min), maximum=int(info.max))
         if self.feature.size == 1:
             return number
         out = self._tensor_schema(number)

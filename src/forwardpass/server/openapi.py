@@ -90,7 +90,7 @@ def document(
         "description": "The deployment's ID.",
         "schema": {"type": "string", "format": "uuid", "enum": [deployment_id]},
     }
-    security = [{"bearerAuth": []}, {"basicAuth": []}]
+    security: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"basicAuth": []}]
     return {
         "openapi": "3.0.3",
         "info": {
@@ -242,7 +242,9 @@ class OpenApiRoute:
     async def handle(self, request: Request) -> Response:
         deployment_id = request.path_params["deployment_id"]
         live = authorize(self.cache, request, deployment_id, enabled_only=False)
-        interface = live.interface or await asyncio.to_thread(self._interface, live)
+        interface = live.interface
+        if interface is None:
+            interface = await asyncio.to_thread(self._interface, live)
         server_url = self.settings.public_url or str(request.base_url)
         spec = document(
             live.id,
