@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import weakref
 from collections import deque
 from collections.abc import Iterable, Iterator, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,11 +35,13 @@ class Deployment:
     def __init__(self, url: str, token: str, **options: Any) -> None:
         self._core = Core(url, token, Options(**options))
         self._http = httpx.Client(headers=self._core.headers, timeout=self._core.options.timeout)
+        # sidekick code never closes its client: free the connections when it is collected.
+        self._closer = weakref.finalize(self, self._http.close)
         try:
             response = self._request("GET", self._core.spec_url)
             self._core.load_spec(response.status_code, response.content)
         except BaseException:
-            self._http.close()
+            self._closer()
             raise
 
     @property
@@ -133,7 +136,7 @@ class Deployment:
         raise AssertionError("unreachable")
 
     def close(self) -> None:
-        self._http.close()
+        self._closer()
 
     def __enter__(self) -> Deployment:
         return self

@@ -38,7 +38,7 @@ def _by_code() -> dict[str, type[ForwardpassError]]:
         if (
             isinstance(value, type)
             and issubclass(value, ForwardpassError)
-            and value is not errors.SignatureError  # an import-time error that reuses BadData
+            and value not in (ForwardpassError, errors.SignatureError)  # bases that reuse codes
         ):
             found.setdefault(value.code, value)
     return found
