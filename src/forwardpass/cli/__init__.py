@@ -9,7 +9,7 @@ import shlex
 import typer
 import uvicorn
 
-from forwardpass.cli import common, deployment, model
+from forwardpass.cli import common, deployment, model, predict
 from forwardpass.errors import ForwardpassError
 from forwardpass.registry import Registry
 from forwardpass.server import create_app
@@ -22,6 +22,7 @@ app = typer.Typer(
 )
 app.add_typer(model.app, name="model")
 app.add_typer(deployment.app, name="deployment")
+app.command("predict")(predict.predict)
 
 
 def _run(config: Settings, registry: Registry) -> None:
