@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from forwardpass import graph
-from forwardpass.cache import DeploymentCache, Live
+from forwardpass.cache import DeploymentCache
 from forwardpass.registry import Registry
 from forwardpass.rows import Field, Interface
 from forwardpass.server.auth import authorize
@@ -227,6 +227,22 @@ def _error_response(status: str, text: str, codes: list[str]) -> dict[str, Any]:
     return response
 
 
+def interface_from_registry(registry: Registry, deployment_id: str) -> Interface:
+    """A deployment's interface read from the registry and its model file, with no session.
+
+    Blocking (run it in a thread). The management API can serve a deployment's document to
+    admins with it: `document(id, i.inputs, i.outputs, server_url=...)`.
+    """
+    deployment = registry.deployment(deployment_id)
+    proto = onnx.load(str(registry.store.path(deployment.model.sha256)), load_external_data=False)
+    return Interface(
+        deployment.model.signature,
+        graph.inputs(proto),
+        graph.outputs(proto),
+        deployment.api_names,
+    )
+
+
 class OpenApiRoute:
     """`GET /deployment/{id}/openapi.json`, with the deployment's own token.
 
@@ -244,7 +260,7 @@ class OpenApiRoute:
         live = authorize(self.cache, request, deployment_id, enabled_only=False)
         interface = live.interface
         if interface is None:
-            interface = await asyncio.to_thread(self._interface, live)
+            interface = await asyncio.to_thread(interface_from_registry, self.registry, live.id)
         server_url = self.settings.public_url or str(request.base_url)
         spec = document(
             live.id,
@@ -254,13 +270,3 @@ class OpenApiRoute:
             max_rows=self.settings.max_rows,
         )
         return Response(orjson.dumps(spec), media_type="application/json")
-
-    def _interface(self, live: Live) -> Interface:
-        deployment = self.registry.deployment(live.id)
-        proto = onnx.load(str(self.registry.store.path(live.sha256)), load_external_data=False)
-        return Interface(
-            deployment.model.signature,
-            graph.inputs(proto),
-            graph.outputs(proto),
-            deployment.api_names,
-        )
