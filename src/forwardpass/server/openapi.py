@@ -90,6 +90,19 @@ def document(
         "description": "The deployment's ID.",
         "schema": {"type": "string", "format": "uuid", "enum": [deployment_id]},
     }
+    request_content: dict[str, Any] = {
+        "application/json": {
+            "schema": {"$ref": "#/components/schemas/input-row-batch"},
+            "example": {"rows": [input_example]},
+        }
+    }
+    answer_schema: dict[str, Any] = {"$ref": "#/components/schemas/output-row-batch"}
+    if all(f.feature.size == 1 and f.feature.type != "image" for f in inputs):
+        # One example as form fields, as curl -F sends it; a tensor has no form field form.
+        form = {"schema": {"$ref": "#/components/schemas/input-row"}, "example": input_example}
+        request_content["multipart/form-data"] = form
+        request_content["application/x-www-form-urlencoded"] = form
+        answer_schema = {"oneOf": [answer_schema, {"$ref": "#/components/schemas/output-row"}]}
     security: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"basicAuth": []}]
     return {
         "openapi": "3.0.3",
@@ -110,21 +123,16 @@ def document(
                 "post": {
                     "operationId": "forward",
                     "summary": "Predict a batch of rows",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/input-row-batch"},
-                                "example": {"rows": [input_example]},
-                            }
-                        },
-                    },
+                    "requestBody": {"required": True, "content": request_content},
                     "responses": {
                         "200": {
-                            "description": "One output row per input row, in the same order.",
+                            "description": (
+                                "For JSON, one output row per input row, in the same order; "
+                                "for a form, the one output row itself."
+                            ),
                             "content": {
                                 "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/output-row-batch"},
+                                    "schema": answer_schema,
                                     "example": {"rows": [output_example]},
                                 }
                             },
