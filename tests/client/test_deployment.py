@@ -148,7 +148,13 @@ def test_each_error_code_is_its_exception_class(served):
         assert BY_CODE[code].code == code
 
 
-def test_images_are_sent_as_data_uris():
+def test_progress_bar_on_stderr(served, capsys):
+    d = Deployment(served["demo"]["url"], served["demo"]["token"])
+    assert len(d.predict_many([ROW] * 300, progress=True)) == 300
+    assert "300/300" in capsys.readouterr().err
+
+
+def test_images_are_sent_as_data_uris(tmp_path):
     from PIL import Image
 
     from forwardpass.client.values import image_uri, to_json
@@ -162,5 +168,10 @@ def test_images_are_sent_as_data_uris():
     assert to_json(np.zeros((2, 2), np.uint8), "image", (2, 2, 1), 0, "Image").startswith(
         "data:image/png;base64,"
     )
+    Image.new("RGB", (5, 5), (0, 0, 255)).save(tmp_path / "blue.jpg")
+    for given in (tmp_path / "blue.jpg", str(tmp_path / "blue.jpg")):
+        assert to_json(given, "image", (5, 5, 3), 0, "Image").startswith("data:image/jpeg;base64,")
+    with pytest.raises(errors.BadData, match="row 4, feature 'Image'"):
+        to_json(tmp_path / "none.png", "image", (5, 5, 3), 4, "Image")
     assert to_json(np.float32(1.5), "numeric", (1,), 0, "Size") == 1.5
     assert to_json(np.ones((1, 2)), "numeric", (1, 2), 0, "x") == {"shape": [1, 2], "data": [1, 1]}

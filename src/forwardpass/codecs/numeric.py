@@ -155,9 +155,10 @@ class NumericCodec(Codec):
         return [{"shape": shape, "data": data} for data in array.tolist()]
 
     def example(self) -> Any:
+        one, zero = (1, 0) if self.dtype.kind in "iu" else (1.0, 0.0)
         if self.feature.size == 1:
-            return 1.0
-        return {"shape": list(self.feature.shape), "data": [0.0] * self.feature.size}
+            return one
+        return {"shape": list(self.feature.shape), "data": [zero] * self.feature.size}
 
     def schema(self) -> dict[str, Any]:
         number: dict[str, Any] = {"type": "integer" if self.dtype.kind in "iu" else "number"}
