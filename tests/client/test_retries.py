@@ -52,3 +52,23 @@ def test_unreachable_server_is_connection_failed():
     url = f"http://127.0.0.1:{free_port()}/deployment/00000000-0000-0000-0000-000000000000/forward"
     with pytest.raises(ConnectionFailed):
         Deployment(url, "token", retries=2, backoff=0.01)
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(403, "InsufficientScopeTokenError"), (409, "QuotaExceeded"), (405, "MethodNotAllowed")],
+)
+def test_codes_the_server_rarely_sends_are_their_classes_too(served, status, code):
+    from forwardpass import errors
+    from forwardpass.client import UnexpectedResponse
+
+    d = served["demo"]
+    body = f'{{"errorCode":"{code}","errorMessage":"no"}}'.encode()
+    with (
+        Flaky(d["url"], [(status, {}, body)]) as flaky,
+        pytest.raises(errors.ForwardpassError) as caught,
+    ):
+        Deployment(flaky.url, d["token"]).predict(**ROW)
+    expected = getattr(errors, code, UnexpectedResponse)
+    assert type(caught.value) is expected
+    assert (caught.value.code, caught.value.status, caught.value.message) == (code, status, "no")
