@@ -14,7 +14,7 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["demo", "iris", "two", "tensor"])
-def test_schemathesis_finds_nothing(served, kind):
+def test_schemathesis_finds_nothing(served, kind, tmp_path):
     d = served[kind]
     done = subprocess.run(
         [
@@ -37,6 +37,7 @@ def test_schemathesis_finds_nothing(served, kind):
             "1",
             "--no-color",
         ],
+        cwd=tmp_path,  # schemathesis keeps a cache in its working directory
         capture_output=True,
         text=True,
         timeout=240,
