@@ -46,9 +46,9 @@ def model_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def served(tmp_path_factory: pytest.TempPathFactory, model_files: dict[str, Path]) -> Iterator[
-    dict[str, Any]
-]:
+def served(
+    tmp_path_factory: pytest.TempPathFactory, model_files: dict[str, Path]
+) -> Iterator[dict[str, Any]]:
     """One server for the session, with a deployment of each toy model.
 
     Yields {"server": Server, "data_dir": Path, <model>: {"id", "url", "token"}}.

@@ -12,7 +12,9 @@ from skl2onnx.common.data_types import FloatTensorType
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from forwardpass import demo
+from forwardpass import demo, demo_image
+from forwardpass import signature as sig
+from forwardpass.importers import onnx as onnx_importer
 
 
 def demo_model(path: Path) -> Path:
@@ -71,4 +73,70 @@ def tensor_model(path: Path) -> Path:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 8
     path.write_bytes(model.SerializeToString())
+    return path
+
+
+def slow_model(path: Path, depth: int = 40, width: int = 512) -> Path:
+    """x [N,1] -> y [N,1] through `depth` square matmuls: a model that takes a while per row.
+
+    For tests of what happens while a model is busy (queue bounds); the weights are the
+    identity, so the answer is `x * width` whatever the depth.
+    """
+    eye = np.eye(width, dtype=np.float32)
+    nodes = [helper.make_node("MatMul", ["x", "widen"], ["h0"])]
+    for i in range(depth):
+        nodes.append(helper.make_node("MatMul", [f"h{i}", "eye"], [f"h{i + 1}"]))
+    nodes.append(helper.make_node("ReduceSum", [f"h{depth}", "axes"], ["y"], keepdims=1))
+    graph = helper.make_graph(
+        nodes,
+        "slow",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])],
+        initializer=[
+            helper.make_tensor("widen", TensorProto.FLOAT, [1, width], np.ones(width).tolist()),
+            helper.make_tensor("eye", TensorProto.FLOAT, [width, width], eye.flatten().tolist()),
+            helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+ECHO_SETTINGS = sig.ImageSettings(height=6, width=8)
+
+
+def image_echo(path: Path) -> Path:
+    """An RGB image 6x8 [N,6,8,3] in, the same tensor out twice: as numbers and as an image."""
+    dims = [None, 6, 8, 3]
+    graph = helper.make_graph(
+        [
+            helper.make_node("Identity", ["image"], ["pixels"]),
+            helper.make_node("Identity", ["image"], ["picture"]),
+        ],
+        "echo",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, dims)],
+        [
+            helper.make_tensor_value_info("pixels", TensorProto.FLOAT, dims),
+            helper.make_tensor_value_info("picture", TensorProto.FLOAT, dims),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    shape = ECHO_SETTINGS.shape
+    signature = sig.Signature(
+        (sig.Feature("image", "image", shape, "image", image=ECHO_SETTINGS),),
+        (
+            sig.Feature("pixels", "numeric", shape, "pixels"),
+            sig.Feature("picture", "image", shape, "picture", image=ECHO_SETTINGS),
+        ),
+    )
+    path.write_bytes(onnx_importer.prepare(model, signature).SerializeToString())
+    return path
+
+
+def digits_classifier(path: Path) -> Path:
+    """The image demo's model: 8x8 grayscale digits -> scores of "0".."9"."""
+    path.write_bytes(demo_image.model().SerializeToString())
     return path

@@ -4,7 +4,8 @@ When the model is idle a request runs at once. While a batch runs, arriving requ
 queue; when it ends, everything queued (up to `max_rows`) runs as the next single ONNX
 Runtime call and its outputs are split back. No fixed delay to tune: the batch size follows
 the load. If a merged batch fails, each request is run alone, so that one request's bad data
-fails only that request.
+fails only that request. The queue is bounded in rows: when it is full a request is refused
+at once with `Overloaded` instead of waiting ever longer.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from forwardpass.errors import Overloaded
 
 Feeds = dict[str, np.ndarray]
 Outputs = dict[str, np.ndarray]
@@ -32,12 +35,19 @@ class _Job:
 
 class Batcher:
     def __init__(
-        self, run: Callable[[Feeds], Outputs], executor: Executor, *, max_rows: int = 1024
+        self,
+        run: Callable[[Feeds], Outputs],
+        executor: Executor,
+        *,
+        max_rows: int = 1024,
+        max_queue_rows: int = 16_384,
     ) -> None:
         self._run = run
         self._executor = executor
         self._max_rows = max_rows
+        self._max_queue_rows = max_queue_rows
         self._queue: deque[_Job] = deque()
+        self._queued_rows = 0
         self._busy = False
         self._drainer: asyncio.Task[None] | None = None
 
@@ -48,9 +58,16 @@ class Batcher:
 
     async def submit(self, feeds: Feeds, rows: int) -> Outputs:
         """Run `feeds` (`rows` examples) as part of the next batch and return its outputs."""
+        # A request larger than the whole bound still runs when nothing else waits.
+        if self._queue and self._queued_rows + rows > self._max_queue_rows:
+            raise Overloaded(
+                f"the model is busy: {self._queued_rows} rows are waiting; try again shortly",
+                headers={"Retry-After": "1"},
+            )
         loop = asyncio.get_running_loop()
         job = _Job(feeds, rows, loop.create_future())
         self._queue.append(job)
+        self._queued_rows += rows
         if not self._busy:
             self._busy = True
             self._drainer = loop.create_task(self._drain())
@@ -96,6 +113,7 @@ class Batcher:
             job = self._queue.popleft()
             batch.append(job)
             rows += job.rows
+        self._queued_rows -= rows
         return batch
 
     async def _one_by_one(self, batch: list[_Job]) -> None:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from forwardpass.batching import Batcher
+from forwardpass.codecs import ImageOptions
+from forwardpass.limits.plan import Limits
 from forwardpass.registry import Deployment, Registry
 from forwardpass.rows import Interface
 from forwardpass.runtime import Model
@@ -41,10 +43,15 @@ class Live:
     sha256: str
     interface: Interface | None  # None while disabled: its model need not be in memory
     batcher: Batcher | None
+    limits: Limits
 
     async def predict(self, rows: Any) -> list[dict[str, Any]]:
         assert self.interface is not None and self.batcher is not None
-        feeds = self.interface.decode(rows)
+        if self.interface.decodes_images:
+            # Off the event loop: the codec waits there for its pool to decode the images.
+            feeds = await asyncio.to_thread(self.interface.decode, rows)
+        else:
+            feeds = self.interface.decode(rows)
         count = len(rows)
         if count == 0:
             return []
@@ -102,6 +109,12 @@ class DeploymentCache:
                 loaded.model.inputs,
                 loaded.model.outputs,
                 deployment.api_names,
+                ImageOptions(
+                    max_bytes=self.settings.max_image_bytes,
+                    max_pixels=self.settings.max_image_pixels,
+                    max_request_pixels=self.settings.max_request_pixels,
+                    transformation=deployment.image_transformation,
+                ),
             )
             batcher = loaded.batcher
         return Live(
@@ -112,13 +125,19 @@ class DeploymentCache:
             sha256=deployment.model.sha256,
             interface=interface,
             batcher=batcher,
+            limits=Limits.of(deployment.limits, self.settings),
         )
 
     def _load(self, sha256: str) -> Loaded:
         loaded = self._models.get(sha256)
         if loaded is None:
             model = Model(self.registry.store.path(sha256), threads=self.settings.ort_threads)
-            batcher = Batcher(model.run, self.executor, max_rows=self.settings.max_batch_rows)
+            batcher = Batcher(
+                model.run,
+                self.executor,
+                max_rows=self.settings.max_batch_rows,
+                max_queue_rows=self.settings.max_queue_rows,
+            )
             loaded = self._models[sha256] = Loaded(model, batcher)
         return loaded
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from forwardpass import signature as sig
-from forwardpass.codecs import Codec, codec_for
+from forwardpass.codecs import Codec, ImageOptions, codec_for
 from forwardpass.codecs.base import json_type
 from forwardpass.errors import FeatureNotFound, JsonPropertyTypeMismatch, at
 from forwardpass.graph import Tensor
@@ -40,7 +40,8 @@ class _Group:
             return tuple(d for d in dims if d is not None)
         # An open example dimension: the features' own shapes say what the graph gets.
         if len(self.fields) == 1:
-            return self.fields[0].feature.shape
+            feature = self.fields[0].feature
+            return feature.image.tensor_shape if feature.image else feature.shape
         return (sum(f.feature.size for f in self.fields),)
 
 
@@ -53,8 +54,10 @@ class Interface:
         inputs: Mapping[str, Tensor],
         outputs: Mapping[str, Tensor],
         api_names: Mapping[str, Mapping[str, str]] | None = None,
+        images: ImageOptions | None = None,
     ) -> None:
-        """`api_names` maps "inputs" and "outputs" to {feature name: name in the API}."""
+        """`api_names` maps "inputs" and "outputs" to {feature name: name in the API};
+        `images` gives image codecs the deployment's limits and transformation."""
         renames = api_names or {}
 
         def groups(
@@ -65,7 +68,11 @@ class Interface:
                 _Group(
                     tensors[tensor],
                     tuple(
-                        Field(names.get(f.name, f.name), f, codec_for(f, tensors[tensor].dtype))
+                        Field(
+                            names.get(f.name, f.name),
+                            f,
+                            codec_for(f, tensors[tensor].dtype, images),
+                        )
                         for f in members
                     ),
                 )
@@ -78,6 +85,8 @@ class Interface:
         self.outputs = [field for g in self._out for field in g.fields]
         self._input_names = {f.api_name for f in self.inputs}
         self._output_names = [f.api_name for f in self.outputs]
+        #: Decoding images is slow enough to leave the event loop for (see Live.predict).
+        self.decodes_images = any(f.feature.type == "image" for f in self.inputs)
 
     def decode(self, rows: Any) -> dict[str, np.ndarray]:
         """Feeds for the model from a list of row objects; raises on the first faulty value."""
@@ -124,8 +133,8 @@ class Interface:
     def _listing(self) -> str:
         return ", ".join(repr(f.api_name) for f in self.inputs)
 
-    def from_form(self, form: Mapping[str, str]) -> dict[str, Any]:
-        """One row from the text fields of a multipart or urlencoded form."""
+    def from_form(self, form: Mapping[str, str | bytes]) -> dict[str, Any]:
+        """One row from the fields of a multipart or urlencoded form (bytes: a file part)."""
         by_name = {f.api_name: f for f in self.inputs}
         row: dict[str, Any] = {}
         for key, text in form.items():
@@ -138,7 +147,8 @@ class Interface:
                         f"not an input of this deployment; the inputs are {self._listing()}",
                     )
                 )
-            row[key] = field.codec.from_form(text)
+            codec = field.codec
+            row[key] = codec.from_file(text) if isinstance(text, bytes) else codec.from_form(text)
         return row
 
     def encode(self, outputs: Mapping[str, np.ndarray], count: int) -> list[dict[str, Any]]:

@@ -37,15 +37,57 @@ class Settings:
     )
     host: str = field(default="127.0.0.1", metadata={"help": "The address to listen on."})
     port: int = field(default=8000, metadata={"help": "The port to listen on."})
+    # The plan: limits of the installation; a deployment may override the per-deployment ones.
+    max_enabled_deployments: int = field(
+        default=50, metadata={"help": "Plan: most deployments enabled at once; 0 means no limit."}
+    )
     max_body_bytes: int = field(
         default=32 * 1024 * 1024,
-        metadata={"help": "Largest request body a prediction may send, in bytes."},
+        metadata={"help": "Plan default: largest request body a prediction may send, in bytes."},
     )
     max_rows: int = field(
-        default=10_000, metadata={"help": "Most rows one prediction request may send."}
+        default=10_000, metadata={"help": "Plan default: most rows one prediction may send."}
+    )
+    rate: float = field(
+        default=0.0,
+        metadata={"help": "Plan default: requests a second per deployment; 0 means no limit."},
+    )
+    burst: int = field(
+        default=0,
+        metadata={"help": "Plan default: requests allowed at once above the rate; 0 means rate."},
+    )
+    max_queue_rows: int = field(
+        default=16_384,
+        metadata={"help": "Most rows waiting for one model; beyond it requests get 503."},
+    )
+    redis_url: str = field(
+        default="",
+        metadata={"help": "Redis URL for rate limits shared by processes; empty: in memory."},
+    )
+    redis_prefix: str = field(
+        default="forwardpass:", metadata={"help": "Prefix of the keys forwardpass sets in Redis."}
+    )
+    redis_fail_open: bool = field(
+        default=True,
+        metadata={"help": "When Redis is unreachable, serve without rate limits (else 503)."},
+    )
+    usage_flush_seconds: float = field(
+        default=5.0, metadata={"help": "How often a server writes usage counts to the registry."}
     )
     max_batch_rows: int = field(
         default=1024, metadata={"help": "Most rows the batcher merges into one model call."}
+    )
+    max_image_bytes: int = field(
+        default=20 * 1024 * 1024,
+        metadata={"help": "Largest encoded image a prediction may send, in bytes."},
+    )
+    max_image_pixels: int = field(
+        default=50_000_000,
+        metadata={"help": "Most pixels one image may hold, read from its header."},
+    )
+    max_request_pixels: int = field(
+        default=400_000_000,
+        metadata={"help": "Most pixels the images of one request may hold (per image input)."},
     )
     ort_threads: int = field(
         default=0,
@@ -90,7 +132,15 @@ class Settings:
         return f"{self.base_url}/deployment/{deployment_id}/forward"
 
 
-_PARSERS = {"Path": Path, "str": str, "int": int, "float": float}
+def _bool(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+_PARSERS: dict[str, Any] = {"Path": Path, "str": str, "int": int, "float": float, "bool": _bool}
 
 
 def env_name(name: str) -> str:

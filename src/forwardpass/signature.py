@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import onnx
@@ -21,6 +21,108 @@ from forwardpass.errors import SignatureError
 
 METADATA_KEY = "forwardpass.signature"
 TYPES = ("numeric", "categorical", "binary", "text", "image")
+
+#: How an image input is fitted to the model's height and width (see forwardpass.imaging).
+TRANSFORMATIONS = ("resize", "center_crop_or_pad", "crop_and_resize", "pad_and_resize")
+_CHANNELS = {"RGB": 3, "L": 1}
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    """How pixels become the tensor an image feature feeds (or how an output becomes pixels).
+
+    `mode` is "RGB" or "L" (grayscale); `layout` "NHWC" or "NCHW". A pixel value p (0..255)
+    becomes `(p / 255 - mean) / std` when `scale` is "unit", `(p - mean) / std` when it is
+    "raw"; mean and std are one number per channel (default 0 and 1). `transformation` is
+    the default way to fit an image to height x width; a deployment can choose another.
+    """
+
+    height: int
+    width: int
+    mode: str = "RGB"
+    layout: str = "NHWC"
+    scale: str = "unit"
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    transformation: str = "resize"
+
+    @property
+    def channels(self) -> int:
+        return _CHANNELS[self.mode]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The feature's shape as the contract states it: [height, width, channels]."""
+        return (self.height, self.width, self.channels)
+
+    @property
+    def tensor_shape(self) -> tuple[int, int, int]:
+        """The dimensions of one example in the graph's layout."""
+        if self.layout == "NCHW":
+            return (self.channels, self.height, self.width)
+        return self.shape
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "height": self.height,
+            "width": self.width,
+            "mode": self.mode,
+            "layout": self.layout,
+            "scale": self.scale,
+            "transformation": self.transformation,
+        }
+        if self.mean is not None:
+            out["mean"] = list(self.mean)
+        if self.std is not None:
+            out["std"] = list(self.std)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> ImageSettings:
+        if not isinstance(data, Mapping):
+            raise SignatureError(f"{where}: image settings must be an object")
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise SignatureError(f"{where}: unknown image settings {sorted(unknown)}")
+        height, width = data.get("height"), data.get("width")
+        for name, value in (("height", height), ("width", width)):
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise SignatureError(f"{where}: image {name} must be a positive integer")
+        choices = {
+            "mode": tuple(_CHANNELS),
+            "layout": ("NHWC", "NCHW"),
+            "scale": ("unit", "raw"),
+            "transformation": TRANSFORMATIONS,
+        }
+        for name, allowed in choices.items():
+            if name in data and data[name] not in allowed:
+                raise SignatureError(f"{where}: image {name} must be one of {', '.join(allowed)}")
+        made = cls(
+            height=height,  # type: ignore[arg-type]
+            width=width,  # type: ignore[arg-type]
+            **{k: data[k] for k in choices if k in data},
+        )
+        per_channel: dict[str, Any] = {}
+        for name in ("mean", "std"):
+            value = data.get(name)
+            if value is None:
+                continue
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                value = [value] * made.channels
+            if (
+                not isinstance(value, list | tuple)
+                or len(value) != made.channels
+                or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+                or not all(math.isfinite(v) for v in value)
+            ):
+                raise SignatureError(
+                    f"{where}: image {name} must be {made.channels} finite number(s)"
+                )
+            if name == "std" and 0 in value:
+                raise SignatureError(f"{where}: image std must not be 0")
+            per_channel[name] = tuple(float(v) for v in value)
+        return replace(made, **per_channel)
+
 
 #: Which graph element kinds a feature of each type can feed or read.
 _COMPATIBLE = {
@@ -46,6 +148,7 @@ class Feature:
     tensor: str = ""
     categories: tuple[str | int, ...] | None = None
     allow_unknown: bool = False
+    image: ImageSettings | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -63,6 +166,8 @@ class Feature:
             out["categories"] = list(self.categories)
         if self.allow_unknown:
             out["allow_unknown"] = True
+        if self.image is not None:
+            out["image"] = self.image.to_dict()
         out.update(self.extra)
         return out
 
@@ -70,19 +175,27 @@ class Feature:
     def from_dict(cls, data: Mapping[str, Any], where: str) -> Feature:
         if not isinstance(data, Mapping):
             raise SignatureError(f"{where}: a feature must be an object, got {data!r}")
-        known = {"name", "type", "shape", "tensor", "categories", "allow_unknown"}
+        known = {"name", "type", "shape", "tensor", "categories", "allow_unknown", "image"}
         name, kind = data.get("name"), data.get("type", "numeric")
         if not isinstance(name, str) or not name:
             raise SignatureError(f"{where}: every feature needs a non-empty string 'name'")
         if kind not in TYPES:
             raise SignatureError(f"{where} {name!r}: type must be one of {', '.join(TYPES)}")
-        shape = data.get("shape", [1])
+        image = _image(data, f"{where} {name!r}") if kind == "image" else None
+        if "image" in data and kind != "image":
+            raise SignatureError(f"{where} {name!r}: only image features take image settings")
+        shape = data.get("shape", list(image.shape) if image else [1])
         if (
             not isinstance(shape, list | tuple)
             or not shape
             or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
         ):
             raise SignatureError(f"{where} {name!r}: shape must be a list of positive integers")
+        if image is not None and tuple(shape) != image.shape:
+            raise SignatureError(
+                f"{where} {name!r}: an image's shape is [height, width, channels], "
+                f"{list(image.shape)} by its settings, not {list(shape)}"
+            )
         categories = data.get("categories")
         if categories is not None:
             if not isinstance(categories, list | tuple) or not categories:
@@ -109,8 +222,23 @@ class Feature:
             tensor=tensor,
             categories=categories,
             allow_unknown=bool(data.get("allow_unknown", False)),
+            image=image,
             extra={k: v for k, v in data.items() if k not in known},
         )
+
+
+def _image(data: Mapping[str, Any], where: str) -> ImageSettings:
+    """An image feature's settings; without any, they follow from a [H, W, C] shape."""
+    if "image" in data:
+        return ImageSettings.from_dict(data["image"], where)
+    shape = data.get("shape")
+    if isinstance(shape, list | tuple) and len(shape) == 3 and shape[2] in (1, 3):
+        h, w, c = shape
+        if all(isinstance(d, int) and d > 0 for d in (h, w)):
+            return ImageSettings(height=h, width=w, mode="RGB" if c == 3 else "L")
+    raise SignatureError(
+        f"{where}: an image feature needs 'image' settings or a shape [height, width, 1 or 3]"
+    )
 
 
 @dataclass(frozen=True)
@@ -237,6 +365,8 @@ def validate(signature: Signature, model: onnx.ModelProto) -> None:
                         problems.append(
                             f"input {f.name!r} feeds integers: categories must be integers"
                         )
+                if f.image is not None:
+                    problems.extend(_image_problems(side, f, tensor))
             if len(members) > 1 and len(tensor.item_dims) != 1:
                 problems.append(
                     f"{side}s {names} share tensor {tensor_name!r}, which is not of rank 2"
@@ -255,3 +385,23 @@ def validate(signature: Signature, model: onnx.ModelProto) -> None:
             )
     if problems:
         raise SignatureError("The signature does not fit the model: " + "; ".join(problems))
+
+
+def _image_problems(side: str, feature: Feature, tensor: graph.Tensor) -> list[str]:
+    """An image feeds (or is read from) a whole tensor laid out as its settings say."""
+    image = feature.image
+    assert image is not None
+    if tensor.kind == "int" and (image.scale != "raw" or image.mean or image.std):
+        return [
+            f"{side} {feature.name!r} is scaled to fractions but tensor {tensor.name!r} holds "
+            "integers: use scale 'raw' without mean and std"
+        ]
+    dims, want = tensor.item_dims, image.tensor_shape
+    if len(dims) == 3 and any(d is not None and d != w for d, w in zip(dims, want, strict=True)):
+        return [
+            f"{side} {feature.name!r} is a {image.layout} image of "
+            f"{list(want)} per example but tensor {tensor.name!r} has {list(dims)}"
+        ]
+    if len(dims) not in (1, 3):
+        return [f"{side} {feature.name!r} is an image but tensor {tensor.name!r} has {list(dims)}"]
+    return []

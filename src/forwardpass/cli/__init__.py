@@ -5,6 +5,7 @@ from __future__ import annotations
 import json as jsonlib
 import logging
 import shlex
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -56,10 +57,10 @@ def serve(
         _run(config, registry)
 
 
-def curl_command(url: str, token: str) -> str:
+def curl_command(url: str, token: str, rows: list[dict[str, object]] | None = None) -> str:
     from forwardpass import demo as demo_model
 
-    body = jsonlib.dumps({"rows": demo_model.EXAMPLE_ROWS})
+    body = jsonlib.dumps({"rows": demo_model.EXAMPLE_ROWS if rows is None else rows})
     return (
         f"curl -sS -X POST {shlex.quote(url)} -H 'Authorization: Bearer {token}' "
         f"-H 'Content-Type: application/json' -d {shlex.quote(body)}"
@@ -73,11 +74,17 @@ def demo(
     data_dir: common.DataDir = None,
     database_url: common.DatabaseUrl = None,
     json: common.Json = False,
+    image: Annotated[
+        bool, typer.Option("--image", help="The image demo: a handwritten-digit classifier.")
+    ] = False,
 ) -> None:
     """Train the contract's example model now, deploy it, print how to call it, and serve."""
     # Training needs scikit-learn and pandas; only this command pays for importing them.
-    from forwardpass import demo as demo_model
+    from forwardpass import demo as tabular
+    from forwardpass import demo_image
 
+    demo_model: Any = demo_image if image else tabular
+    rows = demo_image.example_rows() if image else None
     config = common.settings(host=host, port=port, data_dir=data_dir, database_url=database_url)
     with common.registry(config, as_json=json) as registry:
         version = registry.add_model(demo_model.model().SerializeToString(), demo_model.MODEL_NAME)
@@ -97,7 +104,7 @@ def demo(
             "token": token,
             "deployment_id": found.id,
             "model": found.model.ref,
-            "curl": curl_command(url, token),
+            "curl": curl_command(url, token, rows),
         }
         if json:
             print(jsonlib.dumps(info), flush=True)

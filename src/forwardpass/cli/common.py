@@ -31,8 +31,9 @@ Host = Annotated[str | None, typer.Option(help=SETTINGS_HELP["host"], show_defau
 Port = Annotated[int | None, typer.Option(help=SETTINGS_HELP["port"], show_default=False)]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
-out = Console()
-err = Console(stderr=True)
+# Piped output keeps long values (IDs, URLs) whole instead of cut at 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 240)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 240)
 
 
 def settings(**given: Any) -> Settings:

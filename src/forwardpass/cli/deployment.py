@@ -7,25 +7,50 @@ from typing import Annotated, Any
 import typer
 
 from forwardpass.cli import common
+from forwardpass.limits import Limits
 from forwardpass.registry import Deployment
-from forwardpass.settings import Settings
+from forwardpass.settings import SETTINGS_HELP, Settings
+from forwardpass.signature import TRANSFORMATIONS
+from forwardpass.usage import shown
 
 app = typer.Typer(help="Create and run deployments.", no_args_is_help=True)
 
 Id = Annotated[str, typer.Argument(help="The deployment ID.", show_default=False)]
+ImageTransformation = Annotated[
+    str | None,
+    typer.Option(
+        help="How image inputs are fitted to the model's size: "
+        + ", ".join(TRANSFORMATIONS)
+        + "; default: the model's own.",
+        show_default=False,
+    ),
+]
 
 
 def described(deployment: Deployment, config: Settings, token: str | None = None) -> dict[str, Any]:
     data = deployment.to_dict()
     data["url"] = config.forward_url(deployment.id)
+    data["effective_limits"] = Limits.of(deployment.limits, config).to_dict()
     if token is not None:
         data["token"] = token
     return data
 
 
 def _print(data: dict[str, Any]) -> None:
-    shown = {k: v for k, v in data.items() if k != "api_names"}
-    common.fields(shown)
+    hidden = ("api_names", "limits", "effective_limits", "usage")
+    text = {k: v for k, v in data.items() if k not in hidden}
+    own = data["limits"]
+    text["limits"] = ", ".join(
+        f"{k} {v}{'' if own[k] is not None else ' (plan)'}"
+        for k, v in data["effective_limits"].items()
+    )
+    if "usage" in data:
+        u = data["usage"]
+        errors = ", ".join(f"{k} {v}" for k, v in u["errors"].items()) or "none"
+        text["usage"] = f"{u['requests']} requests, {u['rows']} rows, errors: {errors}"
+        if u["rate_limit_unchecked"]:
+            text["usage"] += f"; {u['rate_limit_unchecked']} not rate limited (Redis down)"
+    common.fields(text)
     if "token" in data:
         common.out.print("[dim]The token is shown only now; keep it.[/]")
 
@@ -35,6 +60,7 @@ def create(
     model: Annotated[str, typer.Argument(help="NAME or NAME:VERSION (default: newest).")],
     name: Annotated[str | None, typer.Option(help="Deployment name; default: the model's.")] = None,
     disabled: Annotated[bool, typer.Option(help="Create it disabled.")] = False,
+    image_transformation: ImageTransformation = None,
     data_dir: common.DataDir = None,
     database_url: common.DatabaseUrl = None,
     json: common.Json = False,
@@ -42,7 +68,9 @@ def create(
     """Deploy a model version; prints its ID, URL and token."""
     config = common.settings(data_dir=data_dir, database_url=database_url)
     with common.registry(config, as_json=json) as registry:
-        deployment, token = registry.create_deployment(model, name, enabled=not disabled)
+        deployment, token = registry.create_deployment(
+            model, name, enabled=not disabled, image_transformation=image_transformation
+        )
         data = described(deployment, config, token)
         common.emit(data, json, lambda: _print(data))
 
@@ -77,10 +105,39 @@ def show(
     database_url: common.DatabaseUrl = None,
     json: common.Json = False,
 ) -> None:
-    """Show one deployment."""
+    """Show one deployment, its limits and its usage."""
     config = common.settings(data_dir=data_dir, database_url=database_url)
     with common.registry(config, as_json=json) as registry:
         data = described(registry.deployment(deployment_id), config)
+        data["usage"] = shown(registry.usage(deployment_id))
+        common.emit(data, json, lambda: _print(data))
+
+
+@app.command()
+def update(
+    deployment_id: Id,
+    max_body_bytes: Annotated[
+        int | None, typer.Option(min=1, help=SETTINGS_HELP["max_body_bytes"])
+    ] = None,
+    max_rows: Annotated[int | None, typer.Option(min=1, help=SETTINGS_HELP["max_rows"])] = None,
+    rate: Annotated[float | None, typer.Option(min=0, help=SETTINGS_HELP["rate"])] = None,
+    burst: Annotated[int | None, typer.Option(min=0, help=SETTINGS_HELP["burst"])] = None,
+    plan_limits: Annotated[
+        bool, typer.Option(help="Go back to the plan's limits, then apply the options given.")
+    ] = False,
+    data_dir: common.DataDir = None,
+    database_url: common.DatabaseUrl = None,
+    json: common.Json = False,
+) -> None:
+    """Change a deployment's limits; running servers apply them within a second."""
+    config = common.settings(data_dir=data_dir, database_url=database_url)
+    given = {"max_body_bytes": max_body_bytes, "max_rows": max_rows, "rate": rate, "burst": burst}
+    limits = {k: v for k, v in given.items() if v is not None}
+    if not limits and not plan_limits:
+        common.fail("nothing to update: give at least one option", "BadData", as_json=json)
+    with common.registry(config, as_json=json) as registry:
+        deployment = registry.set_limits(deployment_id, limits, clear=plan_limits)
+        data = described(deployment, config)
         common.emit(data, json, lambda: _print(data))
 
 
@@ -127,6 +184,24 @@ def rotate_token(
     with common.registry(config, as_json=json) as registry:
         deployment, token = registry.rotate_token(deployment_id)
         data = described(deployment, config, token)
+        common.emit(data, json, lambda: _print(data))
+
+
+@app.command("set-image-transformation")
+def set_image_transformation(
+    deployment_id: Id,
+    transformation: Annotated[
+        str, typer.Argument(help=f"One of {', '.join(TRANSFORMATIONS)}, or 'default'.")
+    ],
+    data_dir: common.DataDir = None,
+    database_url: common.DatabaseUrl = None,
+    json: common.Json = False,
+) -> None:
+    """Choose how a deployment fits image inputs to its model's size."""
+    config = common.settings(data_dir=data_dir, database_url=database_url)
+    with common.registry(config, as_json=json) as registry:
+        chosen = None if transformation == "default" else transformation
+        data = described(registry.set_image_transformation(deployment_id, chosen), config)
         common.emit(data, json, lambda: _print(data))
 
 

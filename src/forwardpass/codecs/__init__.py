@@ -7,19 +7,25 @@ import numpy as np
 from forwardpass.codecs.base import Codec
 from forwardpass.codecs.binary import BinaryCodec
 from forwardpass.codecs.categorical import CategoricalCodec
+from forwardpass.codecs.image import ImageCodec, ImageOptions
 from forwardpass.codecs.numeric import NumericCodec
 from forwardpass.codecs.text import TextCodec
 from forwardpass.signature import Feature
 
 CODECS: dict[str, type[Codec]] = {
-    c.feature_type: c for c in (NumericCodec, CategoricalCodec, BinaryCodec, TextCodec)
+    c.feature_type: c for c in (NumericCodec, CategoricalCodec, BinaryCodec, TextCodec, ImageCodec)
 }
 
-__all__ = ["CODECS", "Codec", "codec_for"]
+__all__ = ["CODECS", "Codec", "ImageOptions", "codec_for"]
 
 
-def codec_for(feature: Feature, dtype: np.dtype) -> Codec:
-    """The codec for `feature` feeding (or read from) a tensor of `dtype`."""
+def codec_for(feature: Feature, dtype: np.dtype, images: ImageOptions | None = None) -> Codec:
+    """The codec for `feature` feeding (or read from) a tensor of `dtype`.
+
+    `images` carries a deployment's image limits and transformation to image codecs.
+    """
+    if feature.type == "image":
+        return ImageCodec(feature, dtype, images)
     try:
         return CODECS[feature.type](feature, dtype)
     except KeyError:

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from forwardpass.errors import JsonPropertyTypeMismatch, at
+from forwardpass.errors import BadData, JsonPropertyTypeMismatch, at
 from forwardpass.signature import Feature
 
 _JSON_TYPES = {
@@ -48,6 +48,13 @@ class Codec:
 
     def from_form(self, text: str) -> Any:
         return text
+
+    def from_file(self, data: bytes) -> Any:
+        """The value a file part of a multipart form stands for: its text, for most types."""
+        try:
+            return self.from_form(data.decode())
+        except UnicodeDecodeError:
+            raise BadData(at(None, self.feature.name, "a file part must be text here")) from None
 
     def example(self) -> Any:
         """A valid input value, for documentation and generated examples."""

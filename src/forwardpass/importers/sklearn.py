@@ -91,6 +91,17 @@ def _inputs(
             raise SignatureError("a numpy sample must be a 2-D array of examples")
         width = frame.shape[1]
         return [("X", FloatTensorType([None, width]))], [sig.Feature("X", "numeric", (width,), "X")]
+    if not _selects_by_name(estimator):
+        # The estimator sees one matrix: its named columns share one graph input.
+        if not all(frame[c].dtype.kind in "fiub" for c in frame.columns):
+            raise SignatureError(
+                "columns of text or categories need a ColumnTransformer that selects them by "
+                "name, so that each column can be its own graph input"
+            )
+        width = len(frame.columns)
+        return [("input", FloatTensorType([None, width]))], [
+            sig.Feature(str(c), "numeric", (1,), "input") for c in frame.columns
+        ]
     categories = dict(_categories(estimator))
     types, features = [], []
     for column in frame.columns:
@@ -134,6 +145,13 @@ def _inputs(
         else:
             raise SignatureError(f"column {name!r} has dtype {dtype}, which no feature type fits")
     return types, features
+
+
+def _selects_by_name(estimator: Any) -> bool:
+    """Whether the estimator picks its columns by name (a ColumnTransformer comes first)."""
+    while isinstance(estimator, Pipeline):
+        estimator = estimator.steps[0][1]
+    return isinstance(estimator, ColumnTransformer)
 
 
 def _final(estimator: Any) -> Any:

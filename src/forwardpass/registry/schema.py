@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -47,6 +48,28 @@ deployments = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     # Bumped on every change, so that serving processes reload only what changed.
     Column("revision", Integer, nullable=False),
+    # The deployment's own limits; NULL means the plan's default (migration 0002).
+    Column("max_body_bytes", BigInteger, nullable=True),
+    Column("max_rows", Integer, nullable=True),
+    Column("rate", Float, nullable=True),
+    Column("burst", Integer, nullable=True),
+    # How image inputs are fitted to the model's size; NULL: the model's own default.
+    Column("image_transformation", String(40), nullable=True),
+)
+
+# Usage counts per deployment and metric ("requests", "rows", "error:<errorCode>", ...),
+# added to by every serving process periodically.
+deployment_usage = Table(
+    "deployment_usage",
+    metadata,
+    Column(
+        "deployment_id",
+        String(36),
+        ForeignKey("deployments.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("metric", String(100), primary_key=True),
+    Column("count", BigInteger, nullable=False),
 )
 
 # One row; its generation grows with every change to a deployment, so a serving process

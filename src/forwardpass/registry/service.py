@@ -21,8 +21,15 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from forwardpass import signature as sig
-from forwardpass.errors import BadData, Conflict, ResourceNotFound, SignatureError
-from forwardpass.registry import migrate, tokens
+from forwardpass.errors import (
+    BadData,
+    Conflict,
+    QuotaExceeded,
+    ResourceNotFound,
+    SignatureError,
+)
+from forwardpass.limits.plan import LimitOverrides
+from forwardpass.registry import migrate, tokens, usage
 from forwardpass.registry.schema import deployments, models, registry_state
 from forwardpass.registry.store import ModelStore
 from forwardpass.settings import Settings
@@ -67,6 +74,8 @@ class Deployment:
     deployed_at: datetime | None
     updated_at: datetime
     revision: int
+    limits: LimitOverrides = field(default_factory=LimitOverrides)
+    image_transformation: str | None = None
 
     @property
     def status(self) -> str:
@@ -84,6 +93,8 @@ class Deployment:
             "created_at": self.created_at.isoformat(),
             "deployed_at": self.deployed_at.isoformat() if self.deployed_at else None,
             "updated_at": self.updated_at.isoformat(),
+            "limits": self.limits.to_dict(),  # the deployment's own; None: the plan's default
+            "image_transformation": self.image_transformation,
         }
 
 
@@ -118,9 +129,10 @@ def create_engine(url: str) -> Engine:
 
 
 class Registry:
-    def __init__(self, engine: Engine, store: ModelStore) -> None:
+    def __init__(self, engine: Engine, store: ModelStore, *, max_enabled: int = 0) -> None:
         self.engine = engine
         self.store = store
+        self.max_enabled = max_enabled  # the plan's quota of enabled deployments; 0: none
 
     @classmethod
     def open(cls, settings: Settings) -> Registry:
@@ -128,7 +140,9 @@ class Registry:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_engine(settings.registry_url)
         migrate.upgrade(engine)
-        return cls(engine, ModelStore(settings.model_path))
+        return cls(
+            engine, ModelStore(settings.model_path), max_enabled=settings.max_enabled_deployments
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -137,12 +151,14 @@ class Registry:
     def _change(self) -> Iterator[Connection]:
         """A write transaction that also tells serving processes something changed."""
         with self.engine.begin() as connection:
-            yield connection
+            # First, so that its lock orders all changes: a check made inside (the quota)
+            # sees every change committed before, and two racing changes cannot both pass.
             connection.execute(
                 registry_state.update()
                 .where(registry_state.c.id == 1)
                 .values(generation=registry_state.c.generation + 1)
             )
+            yield connection
 
     def generation(self) -> int:
         with self.engine.connect() as connection:
@@ -226,9 +242,11 @@ class Registry:
         *,
         created_by: str | None = None,
         enabled: bool = True,
+        image_transformation: str | None = None,
     ) -> tuple[Deployment, str]:
         """Deploy a model version; returns the deployment and its token (shown only now)."""
         model = self.model(model_ref)
+        _check_transformation(image_transformation)
         token = tokens.new_token()
         now = _now()
         deployment_id = str(uuid.uuid4())
@@ -244,8 +262,11 @@ class Registry:
             "deployed_at": now if enabled else None,
             "updated_at": now,
             "revision": 1,
+            "image_transformation": image_transformation,
         }
         with self._change() as connection:
+            if enabled:
+                self._check_quota(connection, deployment_id)
             connection.execute(deployments.insert().values(**row))
         return self.deployment(deployment_id), token
 
@@ -277,6 +298,13 @@ class Registry:
         self._update(current.id, {"token_hash": tokens.hash_token(token)})
         return self.deployment(current.id), token
 
+    def set_image_transformation(self, deployment_id: str, name: str | None) -> Deployment:
+        """Choose how the deployment fits images to its model (None: the model's default)."""
+        _check_transformation(name)
+        current = self.deployment(deployment_id)
+        self._update(current.id, {"image_transformation": name})
+        return self.deployment(current.id)
+
     def delete_deployment(self, deployment_id: str) -> None:
         current = self.deployment(deployment_id)
         with self._change() as connection:
@@ -289,13 +317,57 @@ class Registry:
         if not deleted:
             raise Conflict(f"deployment {current.id} is enabled; disable it before deleting it")
 
+    def set_limits(
+        self, deployment_id: str, limits: dict[str, Any], *, clear: bool = False
+    ) -> Deployment:
+        """Override some of a deployment's limits (`clear`: first go back to the plan's)."""
+        current = self.deployment(deployment_id)
+        base = LimitOverrides() if clear else current.limits
+        merged = LimitOverrides(**{**base.to_dict(), **limits})  # validates
+        self._update(current.id, merged.to_dict())
+        return self.deployment(current.id)
+
+    def add_usage(self, counts: dict[str, dict[str, int]]) -> None:
+        """Add usage counts (deployment id -> metric -> n); not a change servers reload."""
+        with self.engine.begin() as connection:
+            usage.add(connection, counts)
+
+    def usage(self, deployment_id: str) -> dict[str, int]:
+        with self.engine.connect() as connection:
+            return usage.read(connection, _uuid(deployment_id))
+
+    def _check_quota(self, connection: Connection, deployment_id: str) -> None:
+        """Refuse to enable one deployment more than the plan allows (inside `_change`)."""
+        if self.max_enabled <= 0:
+            return
+        enabled = connection.execute(
+            sa.select(sa.func.count())
+            .select_from(deployments)
+            .where(deployments.c.enabled.is_(True), deployments.c.id != deployment_id)
+        ).scalar_one()
+        if enabled >= self.max_enabled:
+            raise QuotaExceeded(
+                f"the plan allows at most {self.max_enabled} enabled deployments and "
+                f"{enabled} are enabled: disable one first, or raise the plan's limit "
+                f"(FORWARDPASS_MAX_ENABLED_DEPLOYMENTS)"
+            )
+
     def _update(self, deployment_id: str, values: dict[str, Any]) -> None:
         with self._change() as connection:
+            if values.get("enabled"):
+                self._check_quota(connection, deployment_id)
             connection.execute(
                 deployments.update()
                 .where(deployments.c.id == deployment_id)
                 .values(**values, updated_at=_now(), revision=deployments.c.revision + 1)
             )
+
+
+def _check_transformation(name: str | None) -> None:
+    if name is not None and name not in sig.TRANSFORMATIONS:
+        raise BadData(
+            f"unknown image transformation {name!r}; choose one of {', '.join(sig.TRANSFORMATIONS)}"
+        )
 
 
 def _uuid(value: str) -> str:
@@ -349,4 +421,6 @@ def _deployment(row: Any) -> Deployment:
         deployed_at=_utc(m["deployed_at"]),
         updated_at=_utc(m["updated_at"]) or _now(),
         revision=m["revision"],
+        limits=LimitOverrides(**{name: m[name] for name in LimitOverrides.names()}),
+        image_transformation=m["image_transformation"],
     )

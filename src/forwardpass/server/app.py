@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from forwardpass.cache import DeploymentCache
+from forwardpass.limits import Guard
 from forwardpass.registry import Registry
 from forwardpass.server.errors import HANDLERS
 from forwardpass.server.forward import ForwardRoute
@@ -28,17 +29,21 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
         max_workers=max(2, os.cpu_count() or 1), thread_name_prefix="forwardpass-model"
     )
     cache = DeploymentCache(registry, settings, executor)
+    guard = Guard(settings, registry, cache)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await asyncio.to_thread(cache.refresh)
         refresher = asyncio.create_task(cache.keep_fresh())
+        flusher = asyncio.create_task(guard.run())
         try:
             yield
         finally:
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
+            for task in (refresher, flusher):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await guard.close()
             executor.shutdown(wait=False, cancel_futures=True)
 
     async def healthz(_request: Request) -> Response:
@@ -53,7 +58,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
         routes=[
             Route(
                 "/deployment/{deployment_id}/forward",
-                ForwardRoute(cache, settings).handle,
+                ForwardRoute(cache, settings, guard).handle,
                 methods=["POST"],
             ),
             Route(

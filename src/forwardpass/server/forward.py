@@ -23,6 +23,7 @@ from forwardpass.errors import (
     PayloadTooLarge,
     UnsupportedContentType,
 )
+from forwardpass.limits import Guard
 from forwardpass.server.auth import authorize
 from forwardpass.settings import Settings
 
@@ -33,19 +34,22 @@ _FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 class ForwardRoute:
-    def __init__(self, cache: DeploymentCache, settings: Settings) -> None:
+    def __init__(self, cache: DeploymentCache, settings: Settings, guard: Guard) -> None:
         self.cache = cache
         self.settings = settings
+        self.guard = guard
 
     async def handle(self, request: Request) -> Response:
         started = time.perf_counter()
         deployment_id = request.path_params["deployment_id"]
         status, rows = 500, 0
+        code: str | None = "InternalError"
         try:
             live = authorize(self.cache, request, deployment_id)
+            await self.guard.admit(live)
             media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
             if media == _JSON:
-                body = await self._json(request)
+                body = await self._json(request, live)
                 rows = len(body) if isinstance(body, list) else 0
                 answer: Any = {"rows": await live.predict(body)}
             elif media in _FORMS:
@@ -56,12 +60,13 @@ class ForwardRoute:
                     f"content type {media or 'none'!r} is not supported; send "
                     f"application/json, multipart/form-data or application/x-www-form-urlencoded"
                 )
-            status = 200
+            status, code = 200, None
             return Response(orjson.dumps(answer), media_type=_JSON)
         except ForwardpassError as exc:
-            status = exc.status
+            status, code = exc.status, exc.code
             raise
         finally:
+            self.guard.done(deployment_id, rows, code)
             log.info(
                 "forward deployment=%s status=%d rows=%d ms=%.2f",
                 deployment_id,
@@ -70,22 +75,21 @@ class ForwardRoute:
                 (time.perf_counter() - started) * 1000,
             )
 
-    async def _read(self, request: Request) -> bytes:
+    async def _read(self, request: Request, limit: int) -> bytes:
         """The body, refused as soon as it passes the size limit."""
-        limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
+            raise _too_large(limit)
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
+                raise _too_large(limit)
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _json(self, request: Request) -> Any:
-        raw = await self._read(request)
+    async def _json(self, request: Request, live: Live) -> Any:
+        raw = await self._read(request, live.limits.max_body_bytes)
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -93,36 +97,51 @@ class ForwardRoute:
         if type(body) is not dict or "rows" not in body:
             raise BadData('the body must be a JSON object {"rows": [ {feature: value}, ... ]}')
         rows = body["rows"]
-        if type(rows) is list and len(rows) > self.settings.max_rows:
+        if type(rows) is list and len(rows) > live.limits.max_rows:
             raise PayloadTooLarge(
-                f"{len(rows)} rows is over the limit of {self.settings.max_rows} rows a request"
+                f"{len(rows)} rows is over the limit of {live.limits.max_rows} rows a request"
             )
         return rows
 
     async def _form(self, request: Request, live: Live) -> dict[str, Any]:
         assert live.interface is not None
+        limit = live.limits.max_body_bytes
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self.settings.max_body_bytes:
-            raise PayloadTooLarge(
-                f"the body is over the limit of {self.settings.max_body_bytes} bytes"
-            )
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise _too_large(limit)
         try:
-            form = await request.form(max_files=64, max_fields=1000)
+            form = await _bounded(request, limit).form(max_files=64, max_fields=1000)
+        except PayloadTooLarge:
+            raise
         except Exception as exc:  # python-multipart's errors carry no common base
             raise BadData(f"the form could not be read: {exc}") from None
-        fields: dict[str, str] = {}
+        fields: dict[str, str | bytes] = {}
         try:
             for key, value in form.multi_items():
-                if isinstance(value, UploadFile):
-                    data = await value.read()
-                    try:
-                        fields[key] = data.decode()
-                    except UnicodeDecodeError:
-                        raise BadData(
-                            f"form field {key!r}: a file part must be text here"
-                        ) from None
-                else:
-                    fields[key] = value
+                # File parts stay bytes: the feature's codec reads them (an image as is).
+                fields[key] = await value.read() if isinstance(value, UploadFile) else value
         finally:
             await form.close()
         return live.interface.from_form(fields)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    # Closing the connection stops the upload; otherwise the server would read the rest.
+    return PayloadTooLarge(
+        f"the body is over the limit of {limit} bytes", headers={"Connection": "close"}
+    )
+
+
+def _bounded(request: Request, limit: int) -> Request:
+    """The request, its body cut off with PayloadTooLarge once past `limit` bytes."""
+    receive, seen = request.receive, 0
+
+    async def limited() -> Any:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise _too_large(limit)
+        return message
+
+    return Request(request.scope, limited)

@@ -275,6 +275,6 @@ class OpenApiRoute:
             interface.inputs,
             interface.outputs,
             server_url=server_url.rstrip("/"),
-            max_rows=self.settings.max_rows,
+            max_rows=live.limits.max_rows,  # the deployment's own limit, or its plan's
         )
         return Response(orjson.dumps(spec), media_type="application/json")

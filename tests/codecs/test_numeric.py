@@ -1,0 +1,56 @@
+"""Numbers and tensors in, numbers and tensor JSON out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from forwardpass.codecs.numeric import NumericCodec
+from forwardpass.errors import BadData, JsonPropertyTypeMismatch
+from forwardpass.signature import Feature
+
+SCALAR = Feature("Size", "numeric")
+MATRIX = Feature("x", "numeric", (2, 2))
+
+
+def test_scalars_become_one_column_in_the_tensors_dtype():
+    out = NumericCodec(SCALAR, np.dtype(np.float32)).decode([1, 2.5, -3])
+    assert out.dtype == np.float32 and out.tolist() == [[1.0], [2.5], [-3.0]]
+    ints = NumericCodec(SCALAR, np.dtype(np.int64)).decode([1, 2.0])
+    assert ints.dtype == np.int64 and ints.tolist() == [[1], [2]]
+
+
+@pytest.mark.parametrize(
+    ("dtype", "values", "error", "message"),
+    [
+        (np.float32, [1, 1e39], BadData, "row 1.*out of range for float32"),
+        (np.int64, [1.5], BadData, "row 0.*whole number"),
+        (np.int8, [1000], BadData, "out of range for int8"),
+        (np.float32, [1, "2"], JsonPropertyTypeMismatch, "row 1.*expected a number, got a string"),
+        (np.float32, [True], JsonPropertyTypeMismatch, "got a boolean"),
+        (np.float32, [None], JsonPropertyTypeMismatch, "got null"),
+    ],
+)
+def test_values_the_tensor_cannot_hold_are_refused(dtype, values, error, message):
+    with pytest.raises(error, match=message):
+        NumericCodec(SCALAR, np.dtype(dtype)).decode(values)
+
+
+def test_tensors_in_three_forms_decode_alike():
+    codec = NumericCodec(MATRIX, np.dtype(np.float32))
+    out = codec.decode([{"shape": [2, 2], "data": [1, 2, 3, 4]}, [[1, 2], [3, 4]], [1, 2, 3, 4]])
+    assert out.shape == (3, 4) and (out == [[1, 2, 3, 4]] * 3).all()
+
+
+def test_outputs_are_numbers_or_tensor_json():
+    assert NumericCodec(SCALAR, np.dtype(np.float32)).encode(np.array([[1.5], [2.0]])) == [1.5, 2.0]
+    encoded = NumericCodec(MATRIX, np.dtype(np.float32)).encode(np.arange(4.0).reshape(1, 4))
+    assert encoded == [{"shape": [2, 2], "data": [0.0, 1.0, 2.0, 3.0]}]
+
+
+def test_form_fields_are_read_as_numbers():
+    codec = NumericCodec(SCALAR, np.dtype(np.float32))
+    assert codec.from_form(" 1.25 ") == 1.25
+    for bad in ("x", "", "inf", "nan"):
+        with pytest.raises((BadData, JsonPropertyTypeMismatch)):
+            codec.from_form(bad)

@@ -1,0 +1,148 @@
+"""Plain ONNX files: the inferred signature, and a signature file that overrides it."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import yaml
+
+from forwardpass import signature as sig
+from forwardpass.errors import BadData, SignatureError
+from forwardpass.importers import onnx as importer
+from tests.models import iris_rows
+from tests.support import bearer, cli_json, run_cli, wait_for
+
+
+def test_a_skl2onnx_classifier_becomes_a_categorical_output_without_zipmap(model_files):
+    raw = model_files["iris"].read_bytes()
+    assert any(n.op_type == "ZipMap" for n in onnx.load_from_string(raw).graph.node)
+    model = onnx.load_from_string(importer.import_bytes(raw))
+    assert not any(n.op_type == "ZipMap" for n in model.graph.node)
+    found = sig.read(model)
+    assert found is not None
+    assert [f.to_dict() for f in found.inputs] == [
+        {"name": "X", "type": "numeric", "shape": [4], "tensor": "X"}
+    ]
+    (output,) = found.outputs
+    assert output.type == "categorical"
+    assert output.categories == ("setosa", "versicolor", "virginica")
+    # The scores are the same as the ZipMap's were.
+    x = np.array(iris_rows(), dtype=np.float32)
+    maps = ort.InferenceSession(raw).run(None, {"X": x})[1]
+    scores = ort.InferenceSession(model.SerializeToString()).run([output.tensor], {"X": x})[0]
+    np.testing.assert_allclose(scores, [[m[k] for k in output.categories] for m in maps], rtol=1e-6)
+
+
+def test_plain_graphs_give_numeric_features_of_their_shape(model_files):
+    two = sig.read(onnx.load_from_string(importer.import_bytes(model_files["two"].read_bytes())))
+    assert two is not None
+    assert [(f.name, f.type, f.shape) for f in two.inputs] == [("x", "numeric", (2,))]
+    assert [(f.name, f.shape) for f in two.outputs] == [("sum", (1,)), ("product", (1,))]
+    tensor = sig.read(
+        onnx.load_from_string(importer.import_bytes(model_files["tensor"].read_bytes()))
+    )
+    assert tensor is not None and tensor.inputs[0].shape == (2, 3)
+
+
+def test_not_onnx_is_bad_data():
+    with pytest.raises(BadData):
+        importer.import_bytes(b"hello")
+
+
+IRIS_SIGNATURE = {
+    "inputs": [
+        {"name": n, "type": "numeric", "tensor": "X"}
+        for n in ("sepal_length", "sepal_width", "petal_length", "petal_width")
+    ],
+    "outputs": [
+        {
+            "name": "species",
+            "type": "categorical",
+            "shape": [3],
+            "tensor": "output_probability",
+            "categories": ["setosa", "versicolor", "virginica"],
+        }
+    ],
+}
+
+
+def test_a_signature_file_names_the_columns_of_a_shared_tensor(served, model_files, tmp_path):
+    path = tmp_path / "iris.yaml"
+    path.write_text(yaml.safe_dump(IRIS_SIGNATURE))
+    data_dir = served["data_dir"]
+    imported = cli_json(
+        data_dir,
+        "model",
+        "import",
+        str(model_files["iris"]),
+        "--name",
+        "iris-named",
+        "--signature",
+        str(path),
+    )
+    assert [f["name"] for f in imported["signature"]["inputs"]] == [
+        "sepal_length",
+        "sepal_width",
+        "petal_length",
+        "petal_width",
+    ]
+    created = cli_json(data_dir, "deployment", "create", "iris-named")
+    url = served["server"].url(created["id"])
+    names = [f["name"] for f in IRIS_SIGNATURE["inputs"]]
+    rows = [dict(zip(names, r, strict=True)) for r in iris_rows()]
+    response = wait_for(
+        lambda: (
+            (
+                r := httpx.post(url, json={"rows": rows}, headers=bearer(created["token"]))
+            ).status_code
+            == 200
+            and r
+        )
+    )
+    by_name = [r["species"] for r in response.json()["rows"]]
+    by_tensor = httpx.post(
+        served["iris"]["url"],
+        json={"rows": [{"X": r} for r in iris_rows()]},
+        headers=bearer(served["iris"]["token"]),
+    ).json()["rows"]
+    assert by_name == [r["output_probability"] for r in by_tensor]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: s["inputs"].pop(), "need 3 values per example but tensor 'X' takes 4"),
+        (lambda s: s["outputs"][0].update(tensor="nope"), "does not have as an output"),
+        (lambda s: s["outputs"][0].update(categories=["a", "b"]), "2 class labels"),
+        (lambda s: s["inputs"][0].update(type="text"), "holds float values"),
+        (lambda s: s["inputs"][0].update(type="colour"), "type must be one of"),
+        (lambda s: s["inputs"][1].update(name="sepal_length"), "must be distinct"),
+        (lambda s: s.pop("outputs"), "non-empty list of outputs"),
+    ],
+)
+def test_a_signature_that_does_not_fit_is_refused_with_the_reason(model_files, change, message):
+    given = json.loads(json.dumps(IRIS_SIGNATURE))
+    change(given)
+    with pytest.raises(SignatureError, match=message):
+        importer.import_bytes(model_files["iris"].read_bytes(), sig.Signature.from_dict(given))
+
+
+def test_the_cli_refuses_a_bad_signature_file_cleanly(model_files, tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"inputs": [{"name": "X", "type": "text"}], "outputs": []}))
+    done = run_cli(
+        tmp_path,
+        "model",
+        "import",
+        str(model_files["iris"]),
+        "--signature",
+        str(path),
+        check=False,
+    )
+    assert done.returncode == 1 and "signature" in done.stderr and "Traceback" not in done.stderr
+    assert cli_json(tmp_path, "model", "list") == []

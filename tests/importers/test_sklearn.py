@@ -1,0 +1,99 @@
+"""Fitted scikit-learn estimators through skl2onnx: one input per column, categories kept."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+from forwardpass import demo, graph
+from forwardpass import signature as sig
+from forwardpass.importers import sklearn as importer
+from forwardpass.rows import Interface
+
+
+def test_the_demo_pipeline_keeps_its_categories_and_answers_like_sklearn():
+    pipeline, sample = demo.train()
+    model = importer.to_onnx(pipeline, sample, target="Weight")
+    found = sig.read(model)
+    assert found is not None
+    by_name = {f.name: f for f in found.inputs}
+    assert by_name["Type"].type == "categorical"
+    assert set(by_name["Type"].categories or ()) == {"animal", "vehicle"}
+    assert set(by_name["Sound"].categories or ()) == set(demo.KINDS)
+    assert not by_name["Sound"].allow_unknown
+    assert by_name["Size"].type == "numeric"
+    assert [f.name for f in found.outputs] == ["Weight"]
+    frame = pd.DataFrame(demo.EXAMPLE_ROWS)
+    feeds = {
+        "Type": frame[["Type"]].to_numpy(dtype=object),
+        "Sound": frame[["Sound"]].to_numpy(dtype=object),
+        "Size": frame[["Size"]].to_numpy(dtype=np.float32),
+    }
+    onnx_out = ort.InferenceSession(model.SerializeToString()).run(None, feeds)[0].reshape(-1)
+    np.testing.assert_allclose(onnx_out, pipeline.predict(frame), rtol=1e-4)
+
+
+def test_a_classifier_answers_scores_over_its_classes_without_zipmap():
+    x, y = load_iris(return_X_y=True, as_frame=True)
+    x.columns = ["sl", "sw", "pl", "pw"]
+    names = np.array(["setosa", "versicolor", "virginica"])
+    clf = LogisticRegression(max_iter=500).fit(x, names[y])
+    model = importer.to_onnx(clf, x.head(), target="species")
+    assert not any(n.op_type == "ZipMap" for n in model.graph.node)
+    found = sig.read(model)
+    assert found is not None
+    (output,) = found.outputs
+    assert (output.name, output.type, output.categories) == ("species", "categorical", tuple(names))
+    # A bare estimator sees one matrix: the named columns share one graph input.
+    assert [(f.name, f.tensor) for f in found.inputs] == [
+        (c, "input") for c in ("sl", "sw", "pl", "pw")
+    ]
+    interface = Interface(found, graph.inputs(model), graph.outputs(model))
+    feeds = interface.decode(x.to_dict("records"))
+    scores = ort.InferenceSession(model.SerializeToString()).run([output.tensor], feeds)[0]
+    np.testing.assert_allclose(scores, clf.predict_proba(x), atol=1e-4)
+
+
+def test_encoders_that_accept_unknowns_say_so_and_integer_categories_stay_integers():
+    frame = pd.DataFrame(
+        {"colour": ["red", "blue", "red", "green"], "size": [1, 2, 3, 1], "x": [0.1, 0.2, 0.3, 0.4]}
+    )
+    pipeline = Pipeline(
+        [
+            (
+                "encode",
+                ColumnTransformer(
+                    [
+                        ("colour", OneHotEncoder(handle_unknown="ignore"), ["colour"]),
+                        ("size", OrdinalEncoder(), ["size"]),
+                        ("x", "passthrough", ["x"]),
+                    ]
+                ),
+            ),
+            ("model", LinearRegression()),
+        ]
+    ).fit(frame, [1.0, 2.0, 3.0, 4.0])
+    found = sig.read(importer.to_onnx(pipeline, frame))
+    assert found is not None
+    by_name = {f.name: f for f in found.inputs}
+    assert by_name["colour"].allow_unknown and by_name["colour"].categories == (
+        "blue",
+        "green",
+        "red",
+    )
+    assert by_name["size"].categories == (1, 2, 3) and not by_name["size"].allow_unknown
+    assert found.outputs[0].name == "prediction"
+
+
+def test_a_numpy_sample_gives_one_tensor_input(tmp_path):
+    x, y = load_iris(return_X_y=True)
+    path = importer.save(LinearRegression().fit(x, y), x[:5], tmp_path / "m.onnx", target="y")
+    found = sig.read(__import__("onnx").load(str(path)))
+    assert found is not None
+    assert [(f.name, f.shape) for f in found.inputs] == [("X", (4,))]

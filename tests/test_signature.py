@@ -1,0 +1,55 @@
+"""Signatures: stored inside the ONNX file, read back the same."""
+
+from __future__ import annotations
+
+import onnx
+import pytest
+
+from forwardpass import signature as sig
+from forwardpass.errors import SignatureError
+
+
+def test_a_signature_survives_the_onnx_file(model_files):
+    model = onnx.load(str(model_files["two"]))
+    written = sig.Signature(
+        (sig.Feature("a", "numeric", tensor="x"), sig.Feature("b", "numeric", tensor="x")),
+        (sig.Feature("total", "numeric", tensor="sum"),),
+    )
+    sig.validate(written, model)
+    sig.write(model, written)
+    sig.write(model, written)  # writing again replaces, never duplicates
+    again = onnx.load_from_string(model.SerializeToString())
+    assert sig.read(again) == written
+    assert sum(p.key == sig.METADATA_KEY for p in again.metadata_props) == 1
+
+
+def test_a_model_without_one_reads_none(model_files):
+    assert sig.read(onnx.load(str(model_files["two"]))) is None
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ([], "must be an object"),
+        ({"inputs": [{"type": "numeric"}], "outputs": [{"name": "y"}]}, "non-empty string 'name'"),
+        ({"inputs": [{"name": "x", "shape": [0]}], "outputs": [{"name": "y"}]}, "positive"),
+        (
+            {"inputs": [{"name": "x", "type": "categorical"}], "outputs": [{"name": "y"}]},
+            "needs 'categories'",
+        ),
+        (
+            {"inputs": [{"name": "x", "categories": ["a", 1]}], "outputs": [{"name": "y"}]},
+            "all strings or all integers",
+        ),
+    ],
+)
+def test_malformed_signatures_say_what_is_wrong(data, message):
+    with pytest.raises(SignatureError, match=message):
+        sig.Signature.from_dict(data)
+
+
+def test_every_graph_input_must_be_fed(model_files):
+    model = onnx.load(str(model_files["two"]))
+    missing = sig.Signature((), (sig.Feature("sum", "numeric", tensor="sum"),))
+    with pytest.raises(SignatureError, match="graph input 'x' is fed by no input feature"):
+        sig.validate(missing, model)
