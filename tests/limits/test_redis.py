@@ -138,18 +138,15 @@ def test_two_servers_share_one_rate_limit(tmp_path: Path, model_files: dict[str,
         tmp_path, model_files, SHARED, "--rate", str(rate), "--burst", str(burst)
     )
     servers = [Server(tmp_path, env=env), Server(tmp_path, env=env)]
+    seen: list[tuple[float, int]] = []  # (sent at, status), from every loader
     try:
-        accepted, refused = [0], [0]
-        lock = threading.Lock()
         start = time.monotonic()
 
         def load(server: Server) -> None:
             with httpx.Client(headers=bearer(d["token"])) as client:
-                while time.monotonic() - start < seconds:
+                while (sent := time.monotonic()) - start < seconds:
                     r = client.post(server.url(d["id"]), json={"rows": [ROW]})
-                    assert r.status_code in (200, 429), r.text
-                    with lock:
-                        (accepted if r.status_code == 200 else refused)[0] += 1
+                    seen.append((sent, r.status_code))
                     time.sleep(0.005)
 
         threads = [threading.Thread(target=load, args=(s,)) for s in servers * 2]
@@ -157,15 +154,16 @@ def test_two_servers_share_one_rate_limit(tmp_path: Path, model_files: dict[str,
             t.start()
         for t in threads:
             t.join()
-        elapsed = time.monotonic() - start
     finally:
         for s in servers:
             s.stop()
-    expected = burst + rate * elapsed
-    # The load went past the limit (how far depends on how busy the machine is), and the
-    # two processes together let through one limit's worth, not one each.
-    assert refused[0] > 0, (accepted, refused)
-    assert abs(accepted[0] - expected) <= 0.1 * expected + 2, (accepted, expected, elapsed)
+    statuses = [status for _, status in seen]
+    assert set(statuses) == {200, 429}, set(statuses)
+    accepted = statuses.count(200)
+    window = max(t for t, _ in seen) - min(t for t, _ in seen)
+    expected = burst + rate * window
+    # Each process alone would let through its own burst and rate: about twice as many.
+    assert abs(accepted - expected) <= 0.1 * expected + 2, (accepted, expected, len(seen))
 
 
 @pytest.mark.slow

@@ -5,7 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
 from forwardpass.registry import Registry
+from forwardpass.registry.schema import deployment_usage
 from forwardpass.settings import Settings
 from forwardpass.usage import Usage, shown
 
@@ -59,3 +64,36 @@ def test_a_failed_write_keeps_the_counts(tmp_path: Path, model_files: dict[str, 
     asyncio.run(usage.flush())
     assert shown(registry.usage(d.id))["requests"] == 2
     assert shown(registry.usage(d.id))["rows"] == 3
+
+
+def add_twice_then_delete(registry: Registry, model: Path) -> None:
+    registry.add_model(model.read_bytes(), "demo")
+    d, _ = registry.create_deployment("demo")
+    registry.add_usage({d.id: {"requests": 2, "error:BadData": 1}})
+    registry.add_usage({d.id: {"requests": 3, "rows": 4}})
+    assert registry.usage(d.id) == {"requests": 5, "rows": 4, "error:BadData": 1}
+    registry.set_enabled(d.id, False)
+    registry.delete_deployment(d.id)  # its usage goes with it
+    with registry.engine.connect() as connection:
+        assert usage_rows(connection) == 0
+
+
+def usage_rows(connection: Connection) -> int:
+    return int(
+        connection.execute(sa.select(sa.func.count()).select_from(deployment_usage)).scalar_one()
+    )
+
+
+def test_stored_counts_add_up_on_sqlite(tmp_path: Path, model_files: dict[str, Path]) -> None:
+    add_twice_then_delete(Registry.open(Settings(data_dir=tmp_path)), model_files["demo"])
+
+
+@pytest.mark.postgres
+def test_stored_counts_add_up_on_postgresql(
+    tmp_path: Path, model_files: dict[str, Path], postgres_url: str
+) -> None:
+    registry = Registry.open(Settings(data_dir=tmp_path, database_url=postgres_url))
+    try:
+        add_twice_then_delete(registry, model_files["demo"])
+    finally:
+        registry.close()

@@ -9,7 +9,7 @@ import typer
 from forwardpass.cli import common
 from forwardpass.limits import Limits
 from forwardpass.registry import Deployment
-from forwardpass.settings import SETTINGS_HELP, Settings
+from forwardpass.settings import Settings
 from forwardpass.signature import TRANSFORMATIONS
 from forwardpass.usage import shown
 
@@ -117,13 +117,17 @@ def show(
 def update(
     deployment_id: Id,
     max_body_bytes: Annotated[
-        int | None, typer.Option(min=1, help=SETTINGS_HELP["max_body_bytes"])
+        int | None, typer.Option(min=1, help="Largest request body, in bytes.")
     ] = None,
-    max_rows: Annotated[int | None, typer.Option(min=1, help=SETTINGS_HELP["max_rows"])] = None,
-    rate: Annotated[float | None, typer.Option(min=0, help=SETTINGS_HELP["rate"])] = None,
-    burst: Annotated[int | None, typer.Option(min=0, help=SETTINGS_HELP["burst"])] = None,
+    max_rows: Annotated[int | None, typer.Option(min=1, help="Most rows a request.")] = None,
+    rate: Annotated[
+        float | None, typer.Option(min=0, help="Requests a second; 0: no limit.")
+    ] = None,
+    burst: Annotated[
+        int | None, typer.Option(min=0, help="Requests at once above the rate; 0: rate.")
+    ] = None,
     plan_limits: Annotated[
-        bool, typer.Option(help="Go back to the plan's limits, then apply the options given.")
+        bool, typer.Option("--plan-limits", help="Back to the plan's limits, then the options.")
     ] = False,
     data_dir: common.DataDir = None,
     database_url: common.DatabaseUrl = None,

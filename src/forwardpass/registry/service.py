@@ -322,9 +322,9 @@ class Registry:
     ) -> Deployment:
         """Override some of a deployment's limits (`clear`: first go back to the plan's)."""
         current = self.deployment(deployment_id)
-        base = LimitOverrides() if clear else current.limits
-        merged = LimitOverrides(**{**base.to_dict(), **limits})  # validates
-        self._update(current.id, merged.to_dict())
+        values = {**(LimitOverrides().to_dict() if clear else {}), **limits}
+        LimitOverrides(**{**current.limits.to_dict(), **values})  # validates the result
+        self._update(current.id, values)  # only what was given: racing updates both land
         return self.deployment(current.id)
 
     def add_usage(self, counts: dict[str, dict[str, int]]) -> None:
@@ -340,6 +340,11 @@ class Registry:
         """Refuse to enable one deployment more than the plan allows (inside `_change`)."""
         if self.max_enabled <= 0:
             return
+        already = connection.execute(
+            sa.select(deployments.c.enabled).where(deployments.c.id == deployment_id)
+        ).scalar()
+        if already:
+            return  # enabling an enabled deployment takes no new slot
         enabled = connection.execute(
             sa.select(sa.func.count())
             .select_from(deployments)
