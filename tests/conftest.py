@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests import models
-from tests.support import Server, cli_json
+from tests.support import Server, cli_env, cli_json
 
 POSTGRES_URL = os.environ.get(
     "FORWARDPASS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -86,3 +86,26 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+ADMIN_TOKEN = "test-admin-token-0123456789"
+
+
+@pytest.fixture(scope="session")
+def managed(
+    tmp_path_factory: pytest.TempPathFactory, model_files: dict[str, Path]
+) -> Iterator[dict[str, Any]]:
+    """A server with a known admin token and models demo, iris, and scaled:1..3.
+
+    scaled:1 answers x, scaled:2 answers 2x (it fits scaled:1); scaled:3 takes three numbers
+    (it does not fit). Tests create the deployments they change.
+    """
+    data_dir = tmp_path_factory.mktemp("managed")
+    for key in ("demo", "iris"):
+        cli_json(data_dir, "model", "import", str(model_files[key]), "--name", key)
+    for factor, width in ((1.0, 2), (2.0, 2), (1.0, 3)):
+        path = models.scaled(data_dir / f"scaled-{factor}-{width}.onnx", factor, width)
+        cli_json(data_dir, "model", "import", str(path), "--name", "scaled")
+    server = Server(data_dir, env=cli_env(data_dir, FORWARDPASS_ADMIN_TOKEN=ADMIN_TOKEN))
+    yield {"server": server, "data_dir": data_dir, "admin": ADMIN_TOKEN}
+    server.stop()

@@ -140,3 +140,18 @@ def digits_classifier(path: Path) -> Path:
     """The image demo's model: 8x8 grayscale digits -> scores of "0".."9"."""
     path.write_bytes(demo_image.model().SerializeToString())
     return path
+
+
+def scaled(path: Path, factor: float, width: int = 2) -> Path:
+    """x [N,width] -> y = factor * x: versions that differ only in their answers."""
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["x", "factor"], ["y"])],
+        "scaled",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, width])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, width])],
+        initializer=[helper.make_tensor("factor", TensorProto.FLOAT, [], [factor])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    path.write_bytes(model.SerializeToString())
+    return path

@@ -42,7 +42,12 @@ def test_every_setting_is_in_the_readme():
 
 def test_every_endpoint_is_in_the_readme(tmp_path):
     server = create_app(Settings(data_dir=tmp_path))
-    paths = [r.path for r in server.routes if isinstance(r, Route)]
+    # The pages of the deployment view are for people, and their form posts are theirs.
+    paths = [
+        r.path
+        for r in server.routes
+        if isinstance(r, Route) and not r.endpoint.__module__.startswith("forwardpass.web")
+    ]
     documented = [p.replace("{deployment_id}", "{id}") for p in paths]
     missing = [p for p in documented if f"`{p}`" not in README and f" {p}`" not in README]
     assert not missing, f"endpoints missing from the README: {missing}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -68,12 +69,18 @@ class DeploymentCache:
         self._models: dict[str, Loaded] = {}
         self._generation: int | None = None
         self.ready = False
+        # The background task and the pages both refresh; one at a time loads each model once.
+        self._refreshing = threading.Lock()
 
     def get(self, deployment_id: str) -> Live | None:
         return self._live.get(deployment_id)
 
     def refresh(self) -> None:
         """Reload what changed in the registry since the last call (blocking: run in a thread)."""
+        with self._refreshing:
+            self._refresh()
+
+    def _refresh(self) -> None:
         generation = self.registry.generation()
         if generation == self._generation:
             return

@@ -54,6 +54,12 @@ class InsufficientScopeTokenError(ForwardpassError):
     code, status = "InsufficientScopeTokenError", 403
 
 
+class CrossSiteRequest(ForwardpassError):
+    """A page form posted from another origin, or without the session's CSRF token."""
+
+    code, status = "CrossSiteRequest", 403
+
+
 class DeploymentNotEnabled(ForwardpassError):
     code, status = "DeploymentNotEnabled", 403
 
@@ -66,6 +72,12 @@ class Conflict(ForwardpassError):
     """A management request that the current state forbids (delete while enabled, ...)."""
 
     code, status = "Conflict", 409
+
+
+class IncompatibleModel(ForwardpassError):
+    """A model version that does not fit a deployment's API; the message names the changes."""
+
+    code, status = "IncompatibleModel", 409
 
 
 class PayloadTooLarge(ForwardpassError):

@@ -98,6 +98,14 @@ class Settings:
         metadata={"help": "How often a server looks for registry changes, in seconds."},
     )
     log_level: str = field(default="info", metadata={"help": "debug, info, warning or error."})
+    admin_token: str = field(
+        default="",
+        repr=False,
+        metadata={
+            "help": "The admin token of the management API and pages; empty means the one "
+            "stored, or one generated on the first start and printed once."
+        },
+    )
 
     @classmethod
     def load(cls, **given: Any) -> Settings:

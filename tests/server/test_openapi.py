@@ -115,3 +115,18 @@ def test_disabled_deployment_still_serves_its_spec(served):
     validate(spec.json())
     refused = httpx.post(d["url"], json={"rows": []}, headers=bearer(d["token"]))
     assert refused.json()["errorCode"] == "DeploymentNotEnabled"
+
+
+def test_an_admin_reads_any_deployments_spec(managed):
+    base = managed["server"].base
+    created = httpx.post(
+        f"{base}/api/v1/deployments", json={"model": "demo"}, headers=bearer(managed["admin"])
+    )
+    assert created.status_code in (200, 201), created.text
+    url = f"{base}/deployment/{created.json()['id']}/openapi.json"
+    answer = wait_for(
+        lambda: (r := httpx.get(url, headers=bearer(managed["admin"]))).status_code != 404 and r
+    )
+    assert answer.status_code == 200, answer.text
+    validate(answer.json())
+    assert httpx.get(url, headers=bearer("not-the-admin")).status_code == 401

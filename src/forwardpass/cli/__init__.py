@@ -30,6 +30,13 @@ def _run(config: Settings, registry: Registry) -> None:
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    new_admin = registry.admin.ensure(config.admin_token)
+    if new_admin is not None:
+        common.out.print(
+            f"[bold]Admin token[/] (shown once; log in at {config.base_url}/login): {new_admin}",
+            highlight=False,
+            soft_wrap=True,
+        )
     try:
         server_app = create_app(config, registry)
     except ForwardpassError as exc:

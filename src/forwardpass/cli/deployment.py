@@ -8,7 +8,9 @@ import typer
 
 from forwardpass.cli import common
 from forwardpass.limits import Limits
+from forwardpass.limits.plan import LimitOverrides
 from forwardpass.registry import Deployment
+from forwardpass.registry.changes import apply_changes
 from forwardpass.settings import Settings
 from forwardpass.signature import TRANSFORMATIONS
 from forwardpass.usage import shown
@@ -116,6 +118,10 @@ def show(
 @app.command()
 def update(
     deployment_id: Id,
+    model: Annotated[
+        str | None, typer.Option(help="Switch to this NAME:VERSION of its model.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
     max_body_bytes: Annotated[
         int | None, typer.Option(min=1, help="Largest request body, in bytes.")
     ] = None,
@@ -133,15 +139,22 @@ def update(
     database_url: common.DatabaseUrl = None,
     json: common.Json = False,
 ) -> None:
-    """Change a deployment's limits; running servers apply them within a second."""
+    """Change a deployment: its model version, name or limits; URL and token stay.
+
+    A new version must fit the deployment's inputs and outputs. Running servers apply every
+    change within a second, all of it or, if any part is refused, none.
+    """
     config = common.settings(data_dir=data_dir, database_url=database_url)
     given = {"max_body_bytes": max_body_bytes, "max_rows": max_rows, "rate": rate, "burst": burst}
-    limits = {k: v for k, v in given.items() if v is not None}
-    if not limits and not plan_limits:
+    limits = dict.fromkeys(LimitOverrides.names()) if plan_limits else {}
+    limits.update({k: v for k, v in given.items() if v is not None})
+    change: dict[str, Any] = {k: v for k, v in {"model": model, "name": name}.items() if v}
+    if limits:
+        change["limits"] = limits
+    if not change:
         common.fail("nothing to update: give at least one option", "BadData", as_json=json)
     with common.registry(config, as_json=json) as registry:
-        deployment = registry.set_limits(deployment_id, limits, clear=plan_limits)
-        data = described(deployment, config)
+        data = described(apply_changes(registry, deployment_id, change), config)
         common.emit(data, json, lambda: _print(data))
 
 

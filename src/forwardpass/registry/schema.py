@@ -80,3 +80,14 @@ registry_state = Table(
     Column("id", Integer, primary_key=True),
     Column("generation", BigInteger, nullable=False),
 )
+
+# One row: the admin credential (salted, slow hash) and the key that signs page sessions.
+admin = Table(
+    "admin",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(200), nullable=False),
+    Column("session_key", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -29,7 +29,8 @@ from forwardpass.errors import (
     SignatureError,
 )
 from forwardpass.limits.plan import LimitOverrides
-from forwardpass.registry import migrate, tokens, usage
+from forwardpass.registry import compat, migrate, names, tokens, usage
+from forwardpass.registry.admin import AdminCredential
 from forwardpass.registry.schema import deployments, models, registry_state
 from forwardpass.registry.store import ModelStore
 from forwardpass.settings import Settings
@@ -133,6 +134,7 @@ class Registry:
         self.engine = engine
         self.store = store
         self.max_enabled = max_enabled  # the plan's quota of enabled deployments; 0: none
+        self.admin = AdminCredential(engine)
 
     @classmethod
     def open(cls, settings: Settings) -> Registry:
@@ -233,6 +235,28 @@ class Registry:
             raise ResourceNotFound(f"no model {ref!r}")
         return _model(row)
 
+    def delete_model(self, ref: str) -> None:
+        """Delete the model version `name:version`; refused while a deployment uses it."""
+        if ":" not in ref:
+            raise BadData(f"name the version to delete as NAME:VERSION, got {ref!r}")
+        found = self.model(ref)
+        with self.engine.begin() as connection:
+            users = connection.execute(
+                sa.select(deployments.c.id).where(deployments.c.model_id == found.id)
+            ).all()
+            if users:
+                listed = ", ".join(row.id for row in users)
+                raise Conflict(f"model {found.ref} is used by deployment(s) {listed}")
+            try:
+                connection.execute(models.delete().where(models.c.id == found.id))
+            except IntegrityError:
+                raise Conflict(f"model {found.ref} was just deployed; it stays") from None
+            shared = connection.execute(
+                sa.select(models.c.id).where(models.c.sha256 == found.sha256).limit(1)
+            ).first()
+        if shared is None:
+            self.store.delete(found.sha256)
+
     # -- deployments ---------------------------------------------------------------------
 
     def create_deployment(
@@ -305,6 +329,45 @@ class Registry:
         self._update(current.id, {"image_transformation": name})
         return self.deployment(current.id)
 
+    def rename(self, deployment_id: str, name: str) -> Deployment:
+        current = self.deployment(deployment_id)
+        self._update(current.id, {"name": names.deployment_name(name)})
+        return self.deployment(current.id)
+
+    def set_api_names(self, deployment_id: str, api_names: dict[str, dict[str, str]]) -> Deployment:
+        """Set the names the API uses for features: {"inputs"|"outputs": {feature: name}}.
+
+        Names must be non-empty and distinct on each side; a feature not named keeps its own.
+        """
+        current = self.deployment(deployment_id)
+        checked = names.api_names(current.model.signature, api_names)
+        self._update(current.id, {"api_names": json.dumps(checked)})
+        return self.deployment(current.id)
+
+    def switch_model(self, deployment_id: str, model_ref: str) -> Deployment:
+        """Serve another version of the deployment's model, keeping its URL, token and names.
+
+        Refused (IncompatibleModel, naming the differences) when the new version's inputs
+        or outputs differ. Serving processes swap to it without failing a request.
+        """
+        current = self.deployment(deployment_id)
+        target = self.model(model_ref)
+        compat.require_fit(current, target)
+        self._update(current.id, {"model_id": target.id})
+        return self.deployment(current.id)
+
+    def is_deployment_token(self, token: str | None) -> bool:
+        """Whether `token` opens some deployment (to tell a wrong token from a wrong scope)."""
+        if not token:
+            return False
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                sa.select(deployments.c.id).where(
+                    deployments.c.token_hash == tokens.hash_token(token)
+                )
+            ).first()
+        return found is not None
+
     def delete_deployment(self, deployment_id: str) -> None:
         current = self.deployment(deployment_id)
         with self._change() as connection:
@@ -317,14 +380,11 @@ class Registry:
         if not deleted:
             raise Conflict(f"deployment {current.id} is enabled; disable it before deleting it")
 
-    def set_limits(
-        self, deployment_id: str, limits: dict[str, Any], *, clear: bool = False
-    ) -> Deployment:
-        """Override some of a deployment's limits (`clear`: first go back to the plan's)."""
+    def set_limits(self, deployment_id: str, limits: dict[str, Any]) -> Deployment:
+        """Override some of a deployment's limits; a value of None goes back to the plan's."""
         current = self.deployment(deployment_id)
-        values = {**(LimitOverrides().to_dict() if clear else {}), **limits}
-        LimitOverrides(**{**current.limits.to_dict(), **values})  # validates the result
-        self._update(current.id, values)  # only what was given: racing updates both land
+        LimitOverrides(**{**current.limits.to_dict(), **limits})  # validates the result
+        self._update(current.id, limits)  # only what was given: racing updates both land
         return self.deployment(current.id)
 
     def add_usage(self, counts: dict[str, dict[str, int]]) -> None:

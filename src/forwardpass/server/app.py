@@ -13,9 +13,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from forwardpass import web
 from forwardpass.cache import DeploymentCache
 from forwardpass.limits import Guard
 from forwardpass.registry import Registry
+from forwardpass.server import api
 from forwardpass.server.errors import HANDLERS
 from forwardpass.server.forward import ForwardRoute
 from forwardpass.server.openapi import OpenApiRoute
@@ -25,6 +27,7 @@ from forwardpass.settings import Settings
 def create_app(settings: Settings, registry: Registry | None = None) -> Starlette:
     """Build the server. The registry is opened from the settings unless one is given."""
     registry = registry or Registry.open(settings)
+    registry.admin.ensure(settings.admin_token)
     executor = ThreadPoolExecutor(
         max_workers=max(2, os.cpu_count() or 1), thread_name_prefix="forwardpass-model"
     )
@@ -68,6 +71,8 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
             ),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            api.mount(registry, settings, cache),
+            *web.routes(registry, settings, cache),
         ],
         exception_handlers=HANDLERS,
         lifespan=lifespan,

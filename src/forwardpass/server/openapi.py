@@ -24,10 +24,12 @@ from starlette.responses import Response
 
 from forwardpass import graph
 from forwardpass.cache import DeploymentCache
-from forwardpass.registry import Registry
+from forwardpass.errors import InvalidTokenError
+from forwardpass.registry import Registry, tokens
 from forwardpass.rows import Field, Interface
 from forwardpass.server.auth import authorize
 from forwardpass.settings import Settings
+from forwardpass.web import session as sessions
 
 FORWARD_PATH = "/deployment/{deploymentId}/forward"
 SPEC_PATH = "/deployment/{deploymentId}/openapi.json"
@@ -252,7 +254,8 @@ def interface_from_registry(registry: Registry, deployment_id: str) -> Interface
 
 
 class OpenApiRoute:
-    """`GET /deployment/{id}/openapi.json`, with the deployment's own token.
+    """`GET /deployment/{id}/openapi.json`, with the deployment's own token, the admin token,
+    or an admin's session of the deployment view.
 
     A disabled deployment still describes itself to its token holder: its model is then not
     in memory, so the interface is built from the model file's graph, without a session.
@@ -263,9 +266,23 @@ class OpenApiRoute:
         self.registry = registry
         self.settings = settings
 
+    def _admin(self, request: Request) -> bool:
+        """Whether the request carries the admin token or an admin's session (blocking)."""
+        admin = self.registry.admin
+        if admin.matches(tokens.from_header(request.headers.get("authorization"))):
+            return True
+        return sessions.load(request, admin.session_key()).admin
+
     async def handle(self, request: Request) -> Response:
         deployment_id = request.path_params["deployment_id"]
-        live = authorize(self.cache, request, deployment_id, enabled_only=False)
+        try:
+            live = authorize(self.cache, request, deployment_id, enabled_only=False)
+        except InvalidTokenError:
+            # An admin may read it too: the deployment view's download link sends the session.
+            found = self.cache.get(deployment_id)
+            if found is None or not await asyncio.to_thread(self._admin, request):
+                raise
+            live = found
         interface = live.interface
         if interface is None:
             interface = await asyncio.to_thread(interface_from_registry, self.registry, live.id)

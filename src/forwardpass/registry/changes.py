@@ -1,0 +1,54 @@
+"""Changes to a deployment as the API, the pages and the CLI ask for them, checked first.
+
+`apply_changes` validates every requested change first, so a request that fails changes
+nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from forwardpass.errors import BadData
+from forwardpass.limits.plan import LimitOverrides
+from forwardpass.registry import compat, names
+from forwardpass.registry.service import Deployment, Registry
+
+_STATUSES = {"enabled": True, "disabled": False}
+
+
+def apply_changes(registry: Registry, deployment_id: str, body: dict[str, Any]) -> Deployment:
+    """Apply {name, status, api_names, model, limits} to a deployment, all or nothing.
+
+    `limits` maps limit names to values; a value of None goes back to the plan's default.
+    """
+    current = registry.deployment(deployment_id)
+    signature = current.model.signature
+    if "model" in body:
+        if not isinstance(body["model"], str) or not body["model"]:
+            raise BadData('"model" must be "NAME:VERSION"')
+        target = registry.model(body["model"])
+        compat.require_fit(current, target)
+        signature = target.signature
+    if "name" in body:
+        names.deployment_name(body["name"])
+    if "status" in body and body["status"] not in _STATUSES:
+        raise BadData('"status" must be "enabled" or "disabled"')
+    if "api_names" in body:
+        names.api_names(signature, body["api_names"])
+    if "limits" in body:
+        limits = body["limits"]
+        if not isinstance(limits, dict) or set(limits) - set(LimitOverrides.names()):
+            raise BadData(f'"limits" must be an object with some of {LimitOverrides.names()}')
+        LimitOverrides(**{**current.limits.to_dict(), **limits})  # validates the result
+
+    if "model" in body:
+        registry.switch_model(current.id, body["model"])
+    if "api_names" in body:
+        registry.set_api_names(current.id, body["api_names"])
+    if "name" in body:
+        registry.rename(current.id, body["name"])
+    if "limits" in body:
+        registry.set_limits(current.id, body["limits"])
+    if "status" in body:
+        registry.set_enabled(current.id, _STATUSES[body["status"]])
+    return registry.deployment(current.id)

@@ -1,0 +1,88 @@
+"""`/api/v1/deployments`: create, list, show, change, rotate the token of, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from forwardpass.cache import DeploymentCache
+from forwardpass.errors import BadData
+from forwardpass.registry import Deployment, Registry
+from forwardpass.registry.changes import apply_changes
+from forwardpass.server import describe
+from forwardpass.server.api.body import json_object
+from forwardpass.settings import Settings
+from forwardpass.usage import shown
+
+_CREATE = {"model", "name", "enabled"}
+_UPDATE = {"name", "status", "api_names", "model", "limits"}
+
+
+class DeploymentsApi:
+    def __init__(self, registry: Registry, settings: Settings, cache: DeploymentCache) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.cache = cache
+
+    def _data(self, deployment: Deployment, token: str | None = None) -> dict[str, Any]:
+        data = describe.deployment_data(self.registry, self.settings, deployment)
+        data["usage"] = shown(self.registry.usage(deployment.id))
+        if token is not None:
+            data["token"] = token
+        return data
+
+    async def list(self, request: Request) -> Response:
+
+        def everything() -> list[dict[str, Any]]:
+            return [self._data(d) for d in self.registry.deployments()]
+
+        return JSONResponse(await run_in_threadpool(everything))
+
+    async def create(self, request: Request) -> Response:
+        body = await json_object(request, _CREATE)
+        model, name, enabled = body.get("model"), body.get("name"), body.get("enabled", True)
+        if not isinstance(model, str) or not model:
+            raise BadData('"model" is required: "NAME" or "NAME:VERSION"')
+        if name is not None and not isinstance(name, str):
+            raise BadData('"name" must be a string')
+        if not isinstance(enabled, bool):
+            raise BadData('"enabled" must be true or false')
+
+        def create() -> dict[str, Any]:
+            deployment, token = self.registry.create_deployment(
+                model, name, created_by="api", enabled=enabled
+            )
+            return self._data(deployment, token)
+
+        return JSONResponse(await run_in_threadpool(create), status_code=201)
+
+    async def show(self, request: Request) -> Response:
+
+        def show() -> dict[str, Any]:
+            return self._data(self.registry.deployment(request.path_params["id"]))
+
+        return JSONResponse(await run_in_threadpool(show))
+
+    async def update(self, request: Request) -> Response:
+        """Change any of name, status, api_names, model (a version switch) and limits."""
+        body = await json_object(request, _UPDATE)
+
+        def update() -> dict[str, Any]:
+            return self._data(apply_changes(self.registry, request.path_params["id"], body))
+
+        return JSONResponse(await run_in_threadpool(update))
+
+    async def rotate(self, request: Request) -> Response:
+
+        def rotate() -> dict[str, Any]:
+            deployment, token = self.registry.rotate_token(request.path_params["id"])
+            return self._data(deployment, token)
+
+        return JSONResponse(await run_in_threadpool(rotate))
+
+    async def delete(self, request: Request) -> Response:
+        await run_in_threadpool(self.registry.delete_deployment, request.path_params["id"])
+        return Response(status_code=204)

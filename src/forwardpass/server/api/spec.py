@@ -1,0 +1,217 @@
+"""The OpenAPI document of the management API, served at `/api/v1/openapi.json`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+_JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _ok(description: str, schema: dict[str, Any] | None = None, status: str = "200") -> Any:
+    answer: dict[str, Any] = {"description": description}
+    if schema is not None:
+        answer["content"] = {_JSON: {"schema": schema}}
+    return {status: answer, **_ERRORS}
+
+
+_ERRORS = {
+    code: {"$ref": f"#/components/responses/{name}"}
+    for code, name in [
+        ("400", "BadRequest"),
+        ("401", "Unauthorized"),
+        ("403", "Forbidden"),
+        ("404", "NotFound"),
+        ("409", "Conflict"),
+    ]
+}
+
+_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+_VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "integer"}}
+
+
+def _body(schema: dict[str, Any], media: str = _JSON) -> dict[str, Any]:
+    return {"required": True, "content": {media: {"schema": schema}}}
+
+
+PATHS: dict[str, Any] = {
+    "/api/v1/models": {
+        "get": {
+            "summary": "List model versions",
+            "responses": _ok("Every model version", {"type": "array", "items": _ref("Model")}),
+        },
+        "post": {
+            "summary": "Upload an ONNX file as the next version of a model",
+            "requestBody": _body(
+                {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "name": {"type": "string"},
+                        "signature": {"type": "string", "format": "binary"},
+                    },
+                },
+                "multipart/form-data",
+            ),
+            "responses": _ok("The stored version", _ref("Model"), "201"),
+        },
+    },
+    "/api/v1/models/{name}": {
+        "get": {
+            "summary": "The versions of a model",
+            "parameters": [_NAME],
+            "responses": _ok("Its versions", {"type": "array", "items": _ref("Model")}),
+        },
+    },
+    "/api/v1/models/{name}/versions/{version}": {
+        "get": {
+            "summary": "A model version with its signature",
+            "parameters": [_NAME, _VERSION],
+            "responses": _ok("The version", _ref("Model")),
+        },
+        "delete": {
+            "summary": "Delete a version no deployment uses",
+            "parameters": [_NAME, _VERSION],
+            "responses": _ok("Deleted", None, "204"),
+        },
+    },
+    "/api/v1/deployments": {
+        "get": {
+            "summary": "List deployments",
+            "responses": _ok("Every deployment", {"type": "array", "items": _ref("Deployment")}),
+        },
+        "post": {
+            "summary": "Deploy a model version; the answer holds the token, shown only now",
+            "requestBody": _body(_ref("NewDeployment")),
+            "responses": _ok("The deployment and its token", _ref("Deployment"), "201"),
+        },
+    },
+    "/api/v1/deployments/{id}": {
+        "get": {
+            "summary": "A deployment",
+            "parameters": [_ID],
+            "responses": _ok("The deployment", _ref("Deployment")),
+        },
+        "patch": {
+            "summary": "Change name, status, API names, model version or limits",
+            "parameters": [_ID],
+            "requestBody": _body(_ref("DeploymentChange")),
+            "responses": _ok("The changed deployment", _ref("Deployment")),
+        },
+        "delete": {
+            "summary": "Delete a disabled deployment",
+            "parameters": [_ID],
+            "responses": _ok("Deleted", None, "204"),
+        },
+    },
+    "/api/v1/deployments/{id}/token": {
+        "post": {
+            "summary": "Rotate the token; the answer holds the new one, shown only now",
+            "parameters": [_ID],
+            "responses": _ok("The deployment and its new token", _ref("Deployment")),
+        },
+    },
+    "/api/v1/openapi.json": {
+        "get": {"summary": "This document", "responses": _ok("OpenAPI 3", {"type": "object"})},
+    },
+}
+
+_NAMES = {
+    "type": "object",
+    "properties": {
+        side: {"type": "object", "additionalProperties": {"type": "string", "minLength": 1}}
+        for side in ("inputs", "outputs")
+    },
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["errorCode", "errorMessage"],
+        "properties": {"errorCode": {"type": "string"}, "errorMessage": {"type": "string"}},
+    },
+    "Model": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "version": {"type": "integer"},
+            "ref": {"type": "string", "example": "churn:2"},
+            "sha256": {"type": "string"},
+            "size_bytes": {"type": "integer"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "signature": {"type": "object"},
+        },
+    },
+    "NewDeployment": {
+        "type": "object",
+        "required": ["model"],
+        "properties": {
+            "model": {"type": "string", "example": "churn:2"},
+            "name": {"type": "string"},
+            "enabled": {"type": "boolean", "default": True},
+        },
+    },
+    "DeploymentChange": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "status": {"type": "string", "enum": ["enabled", "disabled"]},
+            "api_names": _NAMES,
+            "model": {"type": "string", "description": "another version of the same model"},
+            "limits": {"type": "object"},
+        },
+    },
+    "Deployment": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "name": {"type": "string"},
+            "model": {"type": "string"},
+            "status": {"type": "string", "enum": ["enabled", "disabled"]},
+            "url": {"type": "string"},
+            "token": {"type": "string", "description": "only when created or rotated"},
+            "api_names": _NAMES,
+            "features": {"type": "object"},
+            "created_by": {"type": "string"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "deployed_at": {"type": "string", "format": "date-time", "nullable": True},
+            "updated_at": {"type": "string", "format": "date-time"},
+        },
+    },
+}
+
+
+def document() -> dict[str, Any]:
+    error = {_JSON: {"schema": _ref("Error")}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "forwardpass management API", "version": "1"},
+        "security": [{"admin": []}],
+        "paths": PATHS,
+        "components": {
+            "securitySchemes": {"admin": {"type": "http", "scheme": "bearer"}},
+            "schemas": SCHEMAS,
+            "responses": {
+                name: {"description": text, "content": error}
+                for name, text in [
+                    ("BadRequest", "Invalid input (BadData, JsonParsingError)"),
+                    ("Unauthorized", "No or a wrong admin token (InvalidTokenError)"),
+                    ("Forbidden", "A deployment token (InsufficientScopeTokenError)"),
+                    ("NotFound", "No such model or deployment (ResourceNotFound)"),
+                    ("Conflict", "Refused in the current state (Conflict, IncompatibleModel)"),
+                ]
+            },
+        },
+    }
+
+
+async def spec(_request: Request) -> Response:
+    return JSONResponse(document())

@@ -1,0 +1,113 @@
+"""What the management API and the pages show of models and deployments: one function each.
+
+The JSON API returns these dicts as they are; the pages render the same dicts. Examples are
+made from the deployment's own interface (its codecs' `example()` values under its API
+names), so they are always requests the deployment accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import onnx
+
+from forwardpass import graph
+from forwardpass.registry import Deployment, ModelVersion, Registry
+from forwardpass.rows import Field, Interface
+from forwardpass.settings import Settings
+
+
+def type_label(field: Field, side: str) -> str:
+    """The Type column of the deployment view: `categorical (10)`, `image (32x32x3)`."""
+    feature = field.feature
+    if feature.type == "categorical" and side == "inputs" and feature.categories:
+        return f"categorical ({len(feature.categories)})"
+    return f"{feature.type} ({'x'.join(str(d) for d in feature.shape)})"
+
+
+@lru_cache(maxsize=64)
+def _tensors(path: str) -> tuple[dict[str, graph.Tensor], dict[str, graph.Tensor]]:
+    proto = onnx.load(path, load_external_data=False)
+    return graph.inputs(proto), graph.outputs(proto)
+
+
+def interface(registry: Registry, deployment: Deployment) -> Interface:
+    """The deployment's interface, read from its model file (no ONNX Runtime session)."""
+    inputs, outputs = _tensors(str(registry.store.path(deployment.model.sha256)))
+    return Interface(deployment.model.signature, inputs, outputs, deployment.api_names)
+
+
+def example_row(face: Interface) -> dict[str, Any]:
+    return {f.api_name: f.codec.example() for f in face.inputs}
+
+
+def placeholder_answer(face: Interface) -> dict[str, Any]:
+    """An output row of the right shape, for a deployment not in memory (disabled)."""
+    row: dict[str, Any] = {}
+    for f in face.outputs:
+        try:
+            row[f.api_name] = f.codec.encode(np.zeros((1, f.feature.size), dtype=np.float32))[0]
+        except Exception:  # a codec that cannot encode zeros (text) shows its own example
+            row[f.api_name] = f.codec.example()
+    return row
+
+
+def features(face: Interface) -> dict[str, list[dict[str, Any]]]:
+    def one(field: Field, side: str) -> dict[str, Any]:
+        data = field.feature.to_dict()
+        data["api_name"] = field.api_name
+        data["label"] = type_label(field, side)
+        return data
+
+    return {
+        "inputs": [one(f, "inputs") for f in face.inputs],
+        "outputs": [one(f, "outputs") for f in face.outputs],
+    }
+
+
+def examples(url: str, row: dict[str, Any], answer: dict[str, Any]) -> dict[str, str]:
+    """The cURL / JSON / Python examples of the deployment view."""
+    request = json.dumps({"rows": [row]}, indent=2)
+    response = json.dumps({"rows": [answer]}, indent=2)
+    body = json.dumps({"rows": [row]})
+    return {
+        "curl": (
+            f"curl -X POST {shlex.quote(url)} \\\n"
+            '  -H "Authorization: Bearer $TOKEN" \\\n'
+            '  -H "Content-Type: application/json" \\\n'
+            f"  -d {shlex.quote(body)}"
+        ),
+        "json": request,
+        "python": (
+            "import requests\n\n"
+            f"URL = {url!r}\n"
+            'TOKEN = "<your token>"\n\n'
+            f"rows = {[row]!r}\n"
+            'answer = requests.post(URL, json={"rows": rows},\n'
+            '                       headers={"Authorization": f"Bearer {TOKEN}"})\n'
+            "answer.raise_for_status()\n"
+            'print(answer.json()["rows"])'
+        ),
+        "response": response,
+    }
+
+
+def model_data(model: ModelVersion) -> dict[str, Any]:
+    return model.to_dict()
+
+
+def deployment_data(
+    registry: Registry, settings: Settings, deployment: Deployment
+) -> dict[str, Any]:
+    """A deployment as the API and the pages show it (never its token)."""
+    data = deployment.to_dict()
+    data["url"] = settings.forward_url(deployment.id)
+    data["spec_url"] = f"{settings.base_url}/deployment/{deployment.id}/openapi.json"
+    data["model_name"] = deployment.model.name
+    data["model_version"] = deployment.model.version
+    data["features"] = features(interface(registry, deployment))
+    return data

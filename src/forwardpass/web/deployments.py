@@ -1,0 +1,214 @@
+"""The deployment pages: the list, the deployment view, and their forms."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+
+from forwardpass.errors import BadData, DeploymentNotEnabled, ForwardpassError
+from forwardpass.registry import Deployment
+from forwardpass.registry.changes import apply_changes
+from forwardpass.server import describe
+from forwardpass.usage import shown
+from forwardpass.web.pages import Pages
+from forwardpass.web.session import Session
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+class DeploymentPages(Pages):
+    # -- the list --------------------------------------------------------------------------
+
+    async def index(self, request: Request, session: Session) -> Response:
+        return await self._index(request, session)
+
+    async def _index(
+        self, request: Request, session: Session, error: str | None = None, status: int = 200
+    ) -> Response:
+        found, models = await run_in_threadpool(
+            lambda: (self.registry.deployments(), self.registry.models())
+        )
+        context = {"deployments": found, "models": models, "error": error}
+        return self.render(request, session, "deployments.html", context, status)
+
+    async def create(self, request: Request, session: Session) -> Response:
+        form = await self.form(request, session)
+        try:
+            deployment, token = await run_in_threadpool(
+                lambda: self.registry.create_deployment(
+                    _text(form, "model"),
+                    _text(form, "name") or None,
+                    created_by="admin (web)",
+                    enabled=form.get("enabled") == "on",
+                )
+            )
+        except ForwardpassError as exc:
+            return await self._index(request, session, exc.message, exc.status)
+        return await self._view(request, session, deployment.id, token=token)
+
+    # -- one deployment --------------------------------------------------------------------
+
+    async def show(self, request: Request, session: Session) -> Response:
+        return await self._view(request, session, request.path_params["id"])
+
+    async def _view(
+        self,
+        request: Request,
+        session: Session,
+        deployment_id: str,
+        *,
+        status: int = 200,
+        **extra: Any,
+    ) -> Response:
+        deployment = await run_in_threadpool(self.registry.deployment, deployment_id)
+        context = await run_in_threadpool(self._context, deployment)
+        context["answer_example"] = await self._answer(deployment, context["example_row"])
+        context["examples"] = describe.examples(
+            context["d"]["url"], context["example_row"], context["answer_example"]
+        )
+        context.update(extra)
+        return self.render(request, session, "deployment.html", context, status)
+
+    def _context(self, deployment: Deployment) -> dict[str, Any]:
+        face = describe.interface(self.registry, deployment)
+        versions = [m for m in self.registry.models() if m.name == deployment.model.name]
+        return {
+            "deployment": deployment,
+            "d": describe.deployment_data(self.registry, self.settings, deployment),
+            "inputs": face.inputs,
+            "example_row": describe.example_row(face),
+            "placeholder": describe.placeholder_answer(face),
+            "versions": versions,
+            "usage": shown(self.registry.usage(deployment.id)),
+        }
+
+    async def _answer(self, deployment: Deployment, row: dict[str, Any]) -> Any:
+        """A real answer of the model to the example row, when it is being served."""
+        live = self.cache.get(deployment.id)
+        if deployment.enabled and (live is None or live.revision != deployment.revision):
+            await asyncio.to_thread(self.cache.refresh)  # just created or changed
+            live = self.cache.get(deployment.id)
+        if live is not None and live.enabled and live.revision == deployment.revision:
+            try:
+                return (await live.predict([row]))[0]
+            except ForwardpassError:
+                pass
+        return await run_in_threadpool(
+            lambda: describe.placeholder_answer(describe.interface(self.registry, deployment))
+        )
+
+    async def _act(
+        self, request: Request, session: Session, change: Callable[[FormData], dict[str, Any]]
+    ) -> Response:
+        form = await self.form(request, session)
+        deployment_id = request.path_params["id"]
+        try:
+            await run_in_threadpool(apply_changes, self.registry, deployment_id, change(form))
+        except ForwardpassError as exc:
+            return await self._view(
+                request, session, deployment_id, status=exc.status, error=exc.message
+            )
+        await asyncio.to_thread(self.cache.refresh)
+        return self.back(_safe_back(form, f"/deployments/{deployment_id}"))
+
+    async def status(self, request: Request, session: Session) -> Response:
+        return await self._act(
+            request,
+            session,
+            lambda form: {"status": "enabled" if form.get("enabled") == "1" else "disabled"},
+        )
+
+    async def rename(self, request: Request, session: Session) -> Response:
+        return await self._act(request, session, lambda form: {"name": _text(form, "name")})
+
+    async def names(self, request: Request, session: Session) -> Response:
+        def api_names(form: FormData) -> dict[str, Any]:
+            names: dict[str, dict[str, str]] = {"inputs": {}, "outputs": {}}
+            for key, value in form.multi_items():
+                side, _, feature = key.partition(":")
+                if side in names and isinstance(value, str):
+                    names[side][feature] = value
+            return {"api_names": names}
+
+        return await self._act(request, session, api_names)
+
+    async def switch(self, request: Request, session: Session) -> Response:
+        return await self._act(request, session, lambda form: {"model": _text(form, "model")})
+
+    async def rotate(self, request: Request, session: Session) -> Response:
+        await self.form(request, session)
+        deployment, token = await run_in_threadpool(
+            self.registry.rotate_token, request.path_params["id"]
+        )
+        return await self._view(request, session, deployment.id, token=token)
+
+    async def delete(self, request: Request, session: Session) -> Response:
+        await self.form(request, session)
+        deployment_id = request.path_params["id"]
+        try:
+            await run_in_threadpool(self.registry.delete_deployment, deployment_id)
+        except ForwardpassError as exc:
+            return await self._view(
+                request, session, deployment_id, status=exc.status, error=exc.message
+            )
+        return self.back("/deployments")
+
+    async def try_it(self, request: Request, session: Session) -> Response:
+        """One real prediction from the Try it form, through the serving path."""
+        form = await self.form(request, session)
+        deployment_id = request.path_params["id"]
+        values: dict[str, str] = {}
+        try:
+            for key, value in form.multi_items():
+                if not key.startswith("in:"):
+                    continue
+                if isinstance(value, UploadFile):
+                    data = await value.read()
+                    if data:
+                        kind = value.content_type or "application/octet-stream"
+                        values[key[3:]] = f"data:{kind};base64,{base64.b64encode(data).decode()}"
+                else:
+                    values[key[3:]] = value
+            answer = await self._predict(deployment_id, values)
+        except ForwardpassError as exc:
+            return await self._view(
+                request,
+                session,
+                deployment_id,
+                status=exc.status,
+                try_error=exc.message,
+                try_values=values,
+            )
+        return await self._view(
+            request, session, deployment_id, try_answer=answer, try_values=values
+        )
+
+    async def _predict(self, deployment_id: str, values: dict[str, str]) -> Any:
+        deployment = await run_in_threadpool(self.registry.deployment, deployment_id)
+        live = self.cache.get(deployment.id)
+        if live is None or live.revision != deployment.revision:
+            await asyncio.to_thread(self.cache.refresh)
+            live = self.cache.get(deployment.id)
+        if live is None or not live.enabled or live.interface is None:
+            raise DeploymentNotEnabled("enable the deployment to try it")
+        missing = [f.api_name for f in live.interface.inputs if not values.get(f.api_name)]
+        if missing:
+            raise BadData(f"fill in {', '.join(map(repr, missing))}")
+        return (await live.predict([live.interface.from_form(values)]))[0]
+
+
+def _safe_back(form: FormData, default: str) -> str:
+    target = form.get("back")
+    if isinstance(target, str) and target.startswith("/") and not target.startswith("//"):
+        return target
+    return default

@@ -1,0 +1,44 @@
+"""The login form: the admin token in, a session cookie out."""
+
+from __future__ import annotations
+
+import secrets
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from forwardpass.web.pages import Pages
+from forwardpass.web.session import Session
+
+
+def _safe_next(value: object) -> str:
+    # Only a path on this server: never send the admin on to another site after login.
+    if isinstance(value, str) and value.startswith("/") and not value.startswith("//"):
+        return value
+    return "/deployments"
+
+
+class LoginPages(Pages):
+    async def show(self, request: Request, session: Session) -> Response:
+        target = _safe_next(request.query_params.get("next"))
+        return self.render(request, session, "login.html", {"next": target})
+
+    async def login(self, request: Request, session: Session) -> Response:
+        form = await self.form(request, session)
+        target = _safe_next(form.get("next"))
+        token = form.get("token")
+        ok = isinstance(token, str) and await run_in_threadpool(
+            self.registry.admin.matches, token.strip()
+        )
+        if not ok:
+            context = {"next": target, "error": "That is not the admin token."}
+            return self.render(request, session, "login.html", context, status=401)
+        # A new CSRF token at login: one learned before it is worth nothing after.
+        session.admin, session.csrf, session.changed = True, secrets.token_urlsafe(32), True
+        return self.back(target)
+
+    async def logout(self, request: Request, session: Session) -> Response:
+        await self.form(request, session)
+        session.admin, session.csrf, session.changed = False, secrets.token_urlsafe(32), True
+        return self.back("/login")

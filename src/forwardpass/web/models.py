@@ -1,0 +1,67 @@
+"""The model pages: upload, list, and the signature of a version."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+
+from forwardpass.errors import BadData, ForwardpassError
+from forwardpass.server.api.body import signature_text
+from forwardpass.server.api.models import import_model
+from forwardpass.web.pages import Pages
+from forwardpass.web.session import Session
+
+
+class ModelPages(Pages):
+    async def index(self, request: Request, session: Session) -> Response:
+        return await self._index(request, session)
+
+    async def _index(self, request: Request, session: Session, **extra: Any) -> Response:
+        found = await run_in_threadpool(self.registry.models)
+        status = extra.pop("status", 200)
+        context = {"models": found, "used": await run_in_threadpool(self._used), **extra}
+        return self.render(request, session, "models.html", context, status)
+
+    def _used(self) -> set[str]:
+        return {d.model.ref for d in self.registry.deployments()}
+
+    async def upload(self, request: Request, session: Session) -> Response:
+        form = await self.form(request, session)
+        try:
+            file = form.get("file")
+            if not isinstance(file, UploadFile) or not file.filename:
+                raise BadData("choose an ONNX file to upload")
+            data = await file.read()
+            given = form.get("signature")
+            signature = None
+            if isinstance(given, UploadFile) and given.filename:
+                signature = signature_text(await given.read())
+            name = form.get("name")
+            default = file.filename.rsplit("/", 1)[-1].removesuffix(".onnx")
+            chosen = name.strip() if isinstance(name, str) and name.strip() else default
+            model = await run_in_threadpool(import_model, self.registry, data, chosen, signature)
+        except ForwardpassError as exc:
+            return await self._index(request, session, error=exc.message, status=exc.status)
+        return self.back(f"/models/{quote(model.name)}/{model.version}")
+
+    async def show(self, request: Request, session: Session) -> Response:
+        ref = f"{request.path_params['name']}:{request.path_params['version']}"
+        model = await run_in_threadpool(self.registry.model, ref)
+        everything = await run_in_threadpool(self.registry.deployments)
+        used = [d for d in everything if d.model.id == model.id]
+        context = {"model": model, "users": used, "signature": model.signature.to_dict()}
+        return self.render(request, session, "model.html", context)
+
+    async def delete(self, request: Request, session: Session) -> Response:
+        await self.form(request, session)
+        ref = f"{request.path_params['name']}:{request.path_params['version']}"
+        try:
+            await run_in_threadpool(self.registry.delete_model, ref)
+        except ForwardpassError as exc:
+            return await self._index(request, session, error=exc.message, status=exc.status)
+        return self.back("/models")

@@ -1,0 +1,92 @@
+"""What every page shares: the admin session, CSRF checks on forms, and rendering."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from forwardpass.cache import DeploymentCache
+from forwardpass.registry import Registry
+from forwardpass.server.admin_auth import refuse_deployment_token
+from forwardpass.settings import Settings
+from forwardpass.web import session as sessions
+from forwardpass.web.session import Session
+
+HERE = Path(__file__).parent
+Handler = Callable[[Request, Session], Awaitable[Response]]
+
+
+class LoginNeeded(Exception):
+    pass
+
+
+def _date(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M UTC")
+    if isinstance(value, str) and value:
+        return value[:16].replace("T", " ") + " UTC"
+    return "never"
+
+
+class Pages:
+    """The base of the page handlers: `guard` wraps each one with the session and login."""
+
+    def __init__(self, registry: Registry, settings: Settings, cache: DeploymentCache) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.cache = cache
+        self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        self.templates.env.filters["date"] = _date
+
+    def guard(self, handler: Handler, *, login: bool = True) -> Callable[..., Any]:
+        async def endpoint(request: Request) -> Response:
+            await refuse_deployment_token(request, self.registry)
+            key = await run_in_threadpool(self.registry.admin.session_key)
+            session = sessions.load(request, key)
+            if login and not session.admin:
+                target = quote(request.url.path)
+                response: Response = RedirectResponse(f"/login?next={target}", status_code=303)
+            else:
+                response = await handler(request, session)
+            sessions.save(request, response, session, key)
+            return response
+
+        return endpoint
+
+    async def form(self, request: Request, session: Session) -> FormData:
+        """The posted form, once its origin and CSRF token are checked."""
+        form = await request.form(max_files=8, max_fields=500)
+        sessions.check_post(request, session, form)
+        return form
+
+    def render(
+        self,
+        request: Request,
+        session: Session,
+        template: str,
+        context: dict[str, Any],
+        status: int = 200,
+    ) -> Response:
+        context = {"csrf": session.csrf, "admin": session.admin, **context}
+        response = self.templates.TemplateResponse(request, template, context, status_code=status)
+        # Pages show tokens; keep them out of caches and out of other sites' frames.
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
+        )
+        response.headers["Referrer-Policy"] = "same-origin"
+        return response
+
+    @staticmethod
+    def back(path: str) -> Response:
+        return RedirectResponse(path, status_code=303)

@@ -1,0 +1,145 @@
+"""The pages' guard over HTTP: login, the session cookie, CSRF and cross-origin posts."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import bearer
+
+
+@pytest.fixture
+def session(managed: dict[str, Any]) -> Iterator[tuple[httpx.Client, str]]:
+    """A client with an admin session, and the CSRF token of its forms."""
+    with httpx.Client(base_url=managed["server"].base, timeout=30) as http:
+        yield http, login(http, managed)
+
+
+def login(http: httpx.Client, managed: dict[str, Any]) -> str:
+    page = http.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    r = http.post("/login", data={"csrf": csrf.group(1), "token": managed["admin"]})
+    assert r.status_code == 303, r.text
+    listing = http.get("/deployments")
+    assert listing.status_code == 200
+    found = re.search(r'name="csrf" value="([^"]+)"', listing.text)
+    assert found is not None
+    return found.group(1)
+
+
+@pytest.fixture
+def deployment(managed: dict[str, Any]) -> dict[str, Any]:
+    r = httpx.post(
+        managed["server"].base + "/api/v1/deployments",
+        json={"model": "scaled:1"},
+        headers=bearer(managed["admin"]),
+    )
+    return dict(r.json())
+
+
+def test_pages_need_a_login(managed):
+    r = httpx.get(managed["server"].base + "/deployments")
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=/deployments"
+
+
+def test_session_cookie_is_signed_httponly_and_strict(managed):
+    r = httpx.get(managed["server"].base + "/login")
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    forged = httpx.get(
+        managed["server"].base + "/deployments", cookies={"forwardpass_session": "e30.x.y"}
+    )
+    assert forged.status_code == 303
+
+
+def test_wrong_admin_token_is_refused(managed):
+    with httpx.Client(base_url=managed["server"].base) as http:
+        wrong_login(http)
+
+
+def wrong_login(http: httpx.Client) -> None:
+    csrf = re.search(r'name="csrf" value="([^"]+)"', http.get("/login").text)
+    assert csrf is not None
+    r = http.post("/login", data={"csrf": csrf.group(1), "token": "wrong"})
+    assert r.status_code == 401 and "not the admin token" in r.text
+    assert http.get("/deployments").status_code == 303
+
+
+def test_a_deployment_token_opens_no_page(managed, deployment):
+    for path in ("/deployments", f"/deployments/{deployment['id']}", "/models", "/login"):
+        r = httpx.get(managed["server"].base + path, headers=bearer(deployment["token"]))
+        assert r.status_code == 403 and r.json()["errorCode"] == "InsufficientScopeTokenError"
+
+
+def test_a_form_posted_from_another_origin_is_refused(managed, deployment, session):
+    http, csrf = session
+    action = f"/deployments/{deployment['id']}/status"
+    r = http.post(
+        action, data={"csrf": csrf, "enabled": "0"}, headers={"Origin": "http://evil.example"}
+    )
+    assert r.status_code == 403 and r.json()["errorCode"] == "CrossSiteRequest"
+    r = http.post(
+        action, data={"csrf": csrf, "enabled": "0"}, headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert r.status_code == 403
+    r = http.post(action, data={"enabled": "0"})
+    assert r.status_code == 403 and "CSRF" in r.json()["errorMessage"]
+    r = http.post(action, data={"csrf": "guessed", "enabled": "0"})
+    assert r.status_code == 403
+    # nothing changed; the same form from the page's own origin works
+    headers = bearer(managed["admin"])
+    api = managed["server"].base + f"/api/v1/deployments/{deployment['id']}"
+    assert httpx.get(api, headers=headers).json()["status"] == "enabled"
+    r = http.post(
+        action, data={"csrf": csrf, "enabled": "0"}, headers={"Origin": managed["server"].base}
+    )
+    assert r.status_code == 303
+    assert httpx.get(api, headers=headers).json()["status"] == "disabled"
+
+
+def test_page_errors_are_shown_on_the_page(managed, deployment, session):
+    http, csrf = session
+    r = http.post(
+        f"/deployments/{deployment['id']}/model", data={"csrf": csrf, "model": "scaled:3"}
+    )
+    assert r.status_code == 409 and "changed shape" in r.text
+    r = http.post(f"/deployments/{deployment['id']}/delete", data={"csrf": csrf})
+    assert r.status_code == 409 and "disable it" in r.text
+
+
+def test_try_it_sends_a_real_prediction(managed, deployment, session):
+    http, csrf = session
+    tensor = '{"shape": [2], "data": [3, 4]}'
+    r = http.post(f"/deployments/{deployment['id']}/try", data={"csrf": csrf, "in:x": tensor})
+    assert r.status_code == 200, r.text
+    shown = re.search(r'<pre id="try-answer" role="status">(.*?)</pre>', r.text, re.S)
+    assert shown is not None
+    assert json.loads(html.unescape(shown.group(1)))["y"]["data"] == [3.0, 4.0]
+    r = http.post(f"/deployments/{deployment['id']}/try", data={"csrf": csrf, "in:x": "[1, 2"})
+    assert r.status_code == 400 and "tensor JSON" in r.text
+
+
+def test_the_curl_example_of_the_page_runs(managed, deployment, session):
+    http, _csrf = session
+    page = http.get(f"/deployments/{deployment['id']}").text
+    found = re.search(r'<pre id="example-curl">(.*?)</pre>', page, re.S)
+    assert found is not None
+    command = html.unescape(found.group(1))
+    done = subprocess.run(
+        ["bash", "-c", command + " -sS --fail-with-body"],
+        env={**os.environ, "TOKEN": deployment["token"]},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["rows"][0]["y"]["data"] == [0.0, 0.0]
