@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
-from forwardpass.cli import common, deployment, model
+from forwardpass.cli import common, deployment, model, predict
 from forwardpass.errors import ForwardpassError
 from forwardpass.registry import Registry
 from forwardpass.runtime import usable_cores
@@ -25,6 +25,7 @@ app = typer.Typer(
 )
 app.add_typer(model.app, name="model")
 app.add_typer(deployment.app, name="deployment")
+app.command("predict")(predict.predict)
 
 
 def _announce_admin(config: Settings, registry: Registry) -> None:

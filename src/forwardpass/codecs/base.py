@@ -60,6 +60,18 @@ class Codec:
         """A valid input value, for documentation and generated examples."""
         raise NotImplementedError
 
+    def schema(self) -> dict[str, Any]:
+        """JSON Schema (OpenAPI 3.0 dialect) of an input value that `decode` accepts."""
+        raise NotImplementedError
+
+    def output_schema(self) -> dict[str, Any]:
+        """JSON Schema (OpenAPI 3.0 dialect) of an output value that `encode` returns."""
+        raise NotImplementedError
+
+    def output_example(self) -> Any:
+        """An output value of the right form, for documentation and generated examples."""
+        raise NotImplementedError
+
     def mismatch(self, values: Sequence[Any], allowed: tuple[type, ...], expected: str) -> None:
         """Raise JsonPropertyTypeMismatch at the first value whose type is not allowed."""
         if set(map(type, values)) <= set(allowed):

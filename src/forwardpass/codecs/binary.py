@@ -38,3 +38,12 @@ class BinaryCodec(Codec):
 
     def example(self) -> Any:
         return 1
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "number", "enum": [0, 1]}
+
+    def output_schema(self) -> dict[str, Any]:
+        return {"type": "number", "description": "the score of the positive class"}
+
+    def output_example(self) -> Any:
+        return 0.9

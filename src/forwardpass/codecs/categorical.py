@@ -73,3 +73,26 @@ class CategoricalCodec(Codec):
 
     def example(self) -> Any:
         return (self.feature.categories or ("",))[0]
+
+    def schema(self) -> dict[str, Any]:
+        categories = list(self.feature.categories or ())
+        if self.feature.allow_unknown:
+            kind = "integer" if self.dtype.kind in "iu" else "string"
+            return {"type": kind, "example": self.example()}
+        kind = "integer" if all(type(c) is int for c in categories) else "string"
+        return {"type": kind, "enum": categories}
+
+    def output_schema(self) -> dict[str, Any]:
+        # A score that is not a finite number (the model overflowed) is written as null.
+        score = {"type": "number", "nullable": True}
+        return {
+            "type": "object",
+            "description": "every class label mapped to its score",
+            "properties": {label: score for label in self.labels},
+            "required": list(self.labels),
+            "additionalProperties": False,
+        }
+
+    def output_example(self) -> Any:
+        share = round(1 / max(1, len(self.labels)), 4)
+        return dict.fromkeys(self.labels, share)

@@ -220,6 +220,25 @@ class ImageCodec(Codec):
         s = self.settings
         return png_data_uri(Image.new(s.mode, (s.width, s.height), 128))
 
+    def schema(self) -> dict[str, Any]:
+        s = self.settings
+        kinds = "|".join(m.removeprefix("image/") for m in MEDIA_TYPES)
+        return {
+            "type": "string",
+            "format": "data-uri",
+            "pattern": f"^data:image/({kinds});base64,",
+            "description": (
+                f"a PNG, JPEG, WebP, BMP or GIF image as a data URI; fitted to "
+                f"{s.width}x{s.height} {s.mode} by the deployment's image transformation"
+            ),
+        }
+
+    def output_schema(self) -> dict[str, Any]:
+        return {"type": "string", "format": "data-uri", "pattern": "^data:image/png;base64,"}
+
+    def output_example(self) -> Any:
+        return self.example()
+
 
 def png_data_uri(image: Image.Image) -> str:
     """`data:image/png;base64,...` of an image."""

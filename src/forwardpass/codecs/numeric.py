@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import io
 import math
 from collections.abc import Sequence
@@ -20,16 +19,6 @@ import orjson
 
 from forwardpass.codecs.base import Codec, json_type
 from forwardpass.errors import BadData, DataUriError, JsonPropertyTypeMismatch, at
-
-
-@functools.cache
-def _overflow(dtype: np.dtype) -> float:
-    """The smallest magnitude that casting to float `dtype` turns into infinity."""
-    info = np.finfo(dtype)
-    top = float(info.max)
-    with np.errstate(over="ignore"):
-        return top + (top - float(np.nextafter(info.max, dtype.type(0)))) / 2
-
 
 NPY_URI_PREFIX = "data:application/x.peltarion.npy;base64,"
 _NUMBER = (int, float)
@@ -50,9 +39,9 @@ class NumericCodec(Codec):
     def cast(self, array: np.ndarray) -> np.ndarray:
         """Convert to the tensor's dtype, refusing values the dtype cannot hold."""
         if self.dtype.kind == "f":
-            # One comparison refuses NaN, infinities and values the dtype would turn into
-            # infinity, before the cast (np.errstate around the cast cost more, per request).
-            fits = np.abs(array) < _overflow(self.dtype)
+            # One comparison refuses NaN, infinities and values beyond the dtype's range (which
+            # the cast would turn into infinity or round down to its max, against the spec).
+            fits = np.abs(array) <= np.finfo(self.dtype).max
             if not fits.all():
                 row = int(np.argwhere(~fits)[0][0])
                 raise BadData(
@@ -90,12 +79,13 @@ class NumericCodec(Codec):
                 raise BadData(at(row, name, f"expected shape {list(shape)}, got {tensor_shape}"))
             return self._numbers(row, data)
         if type(value) is list:
-            try:
-                array = np.array(value, dtype=np.float64)
-            except (ValueError, TypeError):
+            # As objects first: numpy would read true, false and "1" as numbers.
+            items = np.array(value, dtype=object)
+            if not set(map(type, items.ravel())) <= {int, float}:
                 raise JsonPropertyTypeMismatch(
                     at(row, name, "a nested list must hold numbers in a regular shape")
-                ) from None
+                )
+            array = items.astype(np.float64)
             if array.shape != shape and array.shape != (self.feature.size,):
                 raise BadData(
                     at(row, name, f"expected shape {list(shape)}, got {list(array.shape)}")
@@ -164,6 +154,47 @@ class NumericCodec(Codec):
         return [{"shape": shape, "data": data} for data in array.tolist()]
 
     def example(self) -> Any:
+        one, zero = (1, 0) if self.dtype.kind in "iu" else (1.0, 0.0)
         if self.feature.size == 1:
-            return 1.0
-        return {"shape": list(self.feature.shape), "data": [0.0] * self.feature.size}
+            return one
+        return {"shape": list(self.feature.shape), "data": [zero] * self.feature.size}
+
+    def schema(self) -> dict[str, Any]:
+        number: dict[str, Any] = {"type": "integer" if self.dtype.kind in "iu" else "number"}
+        # The range the tensor's dtype holds: `cast` refuses a value outside it.
+        if self.dtype.kind == "f" and self.dtype.itemsize < 8:
+            limit = float(np.finfo(self.dtype).max)
+            number.update(minimum=-limit, maximum=limit)
+        elif self.dtype.kind in "iu":
+            info = np.iinfo(self.dtype)
+            number.update(minimum=int(info.min), maximum=int(info.max))
+        if self.feature.size == 1:
+            return number
+        out = self._tensor_schema(number)
+        out["description"] = (
+            "tensor JSON; a nested list of the shape, or a data URI "
+            f"{NPY_URI_PREFIX}<.npy bytes> are accepted too"
+        )
+        return out
+
+    def output_schema(self) -> dict[str, Any]:
+        # orjson writes a non-finite float as null: say so rather than promise a number.
+        number = {"type": "number", "nullable": True}
+        if self.feature.size == 1:
+            return number
+        return self._tensor_schema(number)
+
+    def output_example(self) -> Any:
+        return self.example()
+
+    def _tensor_schema(self, number: dict[str, Any]) -> dict[str, Any]:
+        shape, size = list(self.feature.shape), self.feature.size
+        return {
+            "type": "object",
+            "properties": {
+                "shape": {"type": "array", "items": {"type": "integer"}, "enum": [shape]},
+                "data": {"type": "array", "items": number, "minItems": size, "maxItems": size},
+            },
+            "required": ["shape", "data"],
+            "additionalProperties": False,
+        }

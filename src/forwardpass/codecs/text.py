@@ -22,3 +22,12 @@ class TextCodec(Codec):
 
     def example(self) -> Any:
         return "some text"
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string"}
+
+    def output_schema(self) -> dict[str, Any]:
+        return {"type": "string"}
+
+    def output_example(self) -> Any:
+        return "some text"

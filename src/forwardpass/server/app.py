@@ -19,10 +19,11 @@ from forwardpass import web
 from forwardpass.cache import DeploymentCache
 from forwardpass.limits import Guard
 from forwardpass.registry import Registry
-from forwardpass.server import api, metrics, spec_placeholder
+from forwardpass.server import api, metrics
 from forwardpass.server.errors import HANDLERS
 from forwardpass.server.fastpath import App
 from forwardpass.server.forward import ForwardRoute
+from forwardpass.server.openapi import OpenApiRoute
 from forwardpass.settings import Settings
 
 
@@ -78,7 +79,8 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
             Route("/metrics", metrics.endpoint),
             Route(
                 "/deployment/{deployment_id}/openapi.json",
-                spec_placeholder.spec_route(registry, settings),
+                OpenApiRoute(cache, registry, settings).handle,
+                methods=["GET"],
             ),
             api.mount(registry, settings, cache),
             *web.routes(registry, settings, cache),

@@ -18,17 +18,14 @@ from starlette.responses import Response
 from forwardpass.cache import DeploymentCache, Live
 from forwardpass.errors import (
     BadData,
-    DeploymentNotEnabled,
     ForwardpassError,
-    InvalidTokenError,
     JsonParsingError,
     PayloadTooLarge,
-    ResourceNotFound,
     UnsupportedContentType,
 )
 from forwardpass.limits import Guard
-from forwardpass.registry import tokens
 from forwardpass.server import metrics
+from forwardpass.server.auth import authorize
 from forwardpass.settings import Settings
 from forwardpass.timing import Timing
 
@@ -50,7 +47,7 @@ class ForwardRoute:
         status, rows = 500, 0
         code: str | None = "InternalError"
         try:
-            live = self._authorized(request, deployment_id)
+            live = authorize(self.cache, request, deployment_id)
             await self.guard.admit(live)
             media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
             if media == _JSON:
@@ -86,20 +83,6 @@ class ForwardRoute:
                 rows,
                 seconds * 1000,
             )
-
-    def _authorized(self, request: Request, deployment_id: str) -> Live:
-        live = self.cache.get(deployment_id)
-        if live is None:
-            raise ResourceNotFound(f"no deployment {deployment_id!r}")
-        token = tokens.from_header(request.headers.get("authorization"))
-        if not tokens.matches(token, live.token_hash):
-            raise InvalidTokenError(
-                "missing or wrong token: send 'Authorization: Bearer <token>'",
-                headers={"WWW-Authenticate": 'Bearer realm="forwardpass"'},
-            )
-        if not live.enabled:
-            raise DeploymentNotEnabled("the deployment is disabled: queries will be denied")
-        return live
 
     async def _read(self, request: Request, limit: int) -> bytes:
         """The body, refused as soon as it passes the size limit."""

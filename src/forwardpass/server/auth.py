@@ -1,0 +1,31 @@
+"""Who may use a deployment: the one token check shared by its routes."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from forwardpass.cache import DeploymentCache, Live
+from forwardpass.errors import DeploymentNotEnabled, InvalidTokenError, ResourceNotFound
+from forwardpass.registry import tokens
+
+
+def authorize(
+    cache: DeploymentCache, request: Request, deployment_id: str, *, enabled_only: bool = True
+) -> Live:
+    """The deployment if the request carries its token (Bearer or Basic).
+
+    Raises ResourceNotFound, InvalidTokenError, and, when `enabled_only`, DeploymentNotEnabled
+    for a disabled deployment.
+    """
+    live = cache.get(deployment_id)
+    if live is None:
+        raise ResourceNotFound(f"no deployment {deployment_id!r}")
+    token = tokens.from_header(request.headers.get("authorization"))
+    if not tokens.matches(token, live.token_hash):
+        raise InvalidTokenError(
+            "missing or wrong token: send 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": 'Bearer realm="forwardpass"'},
+        )
+    if enabled_only and not live.enabled:
+        raise DeploymentNotEnabled("the deployment is disabled: queries will be denied")
+    return live
