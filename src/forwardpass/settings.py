@@ -128,6 +128,8 @@ class Settings:
                 f"{env_name('log_level')}={self.log_level!r} is not one of {', '.join(LOG_LEVELS)}"
             )
         object.__setattr__(self, "log_level", level)
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"the port must be 0 to 65535, got {self.port}")
 
     @classmethod
     def load(cls, **given: Any) -> Settings:

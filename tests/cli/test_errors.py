@@ -27,11 +27,14 @@ def test_a_registry_that_cannot_be_opened_is_a_clean_error(tmp_path, database_ur
     assert shown in error["errorMessage"] and "s3cret" not in error["errorMessage"]
 
 
-def test_an_unknown_log_level_is_a_clean_error(tmp_path):
+def test_an_unknown_log_level_or_port_is_a_clean_error(tmp_path):
     env = cli_env(tmp_path, FORWARDPASS_LOG_LEVEL="loud")
     done = run_cli(tmp_path, "serve", "--port", "1", env=env, check=False)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert "FORWARDPASS_LOG_LEVEL='loud' is not one of debug" in done.stderr
+    done = run_cli(tmp_path, "serve", "--port", "99999", check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "the port must be 0 to 65535, got 99999" in done.stderr
 
 
 def test_limits_and_versions_out_of_range_are_refused(tmp_path):
