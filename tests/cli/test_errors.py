@@ -14,6 +14,7 @@ from tests.support import cli_env, cli_json, run_cli
     ("database_url", "shown"),
     [
         ("nonsense://", "nonsense://"),
+        ("mysql://bob@127.0.0.1/db", "No module named"),  # a database without its driver
         ("not a url", "does not parse"),
         ("postgresql://bob:s3cret@127.0.0.1:1/db", "postgresql://bob:***@127.0.0.1:1/db"),
     ],

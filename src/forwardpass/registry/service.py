@@ -152,7 +152,7 @@ class Registry:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             engine = create_engine(settings.registry_url)
             migrate.upgrade(engine)
-        except (OSError, SQLAlchemyError) as exc:
+        except (OSError, ImportError, SQLAlchemyError) as exc:  # ImportError: no DB driver
             raise RegistryUnavailable(
                 f"cannot open the registry {_shown_url(settings.registry_url)}: {exc}"
             ) from None
