@@ -44,6 +44,7 @@ def test_limits_and_versions_out_of_range_are_refused(tmp_path):
     for args in (
         ("deployment", "create", "s:" + "9" * 30),
         ("deployment", "update", created["id"], "--max-rows", str(2**40)),
+        ("deployment", "update", created["id"], "--name", ""),
     ):
         done = run_cli(tmp_path, *args, "--json", check=False)
         assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
