@@ -97,3 +97,41 @@ def test_the_cli_refuses_with_a_clear_message(tmp_path: Path, model_files: dict[
     assert as_json.returncode == 1 and '"errorCode": "QuotaExceeded"' in as_json.stderr
     cli_json(tmp_path, "deployment", "disable", first["id"], env=env)
     assert cli_json(tmp_path, "deployment", "enable", spare["id"], env=env)["status"] == "enabled"
+
+
+def test_the_quota_over_http_through_the_management_api(
+    tmp_path: Path, model_files: dict[str, Path]
+) -> None:
+    import httpx
+
+    from tests.support import Server
+
+    env = cli_env(
+        tmp_path, FORWARDPASS_MAX_ENABLED_DEPLOYMENTS="1", FORWARDPASS_ADMIN_TOKEN="quota-admin"
+    )
+    cli_json(tmp_path, "model", "import", str(model_files["demo"]), "--name", "demo", env=env)
+    server = Server(tmp_path, env=env)
+    try:
+        with httpx.Client(
+            base_url=server.base, headers={"Authorization": "Bearer quota-admin"}
+        ) as client:
+            first = client.post("/api/v1/deployments", json={"model": "demo"})
+            assert first.status_code == 201, first.text
+            refused = client.post("/api/v1/deployments", json={"model": "demo"})
+            assert refused.status_code == 409
+            assert refused.json()["errorCode"] == "QuotaExceeded"
+            assert "at most 1 enabled deployment" in refused.json()["errorMessage"]
+            spare = client.post("/api/v1/deployments", json={"model": "demo", "enabled": False})
+            assert spare.status_code == 201, spare.text
+            path = f"/api/v1/deployments/{spare.json()['id']}"
+            assert client.patch(path, json={"status": "enabled"}).json()["errorCode"] == (
+                "QuotaExceeded"
+            )
+            # Disabling one frees its slot.
+            freed = client.patch(
+                f"/api/v1/deployments/{first.json()['id']}", json={"status": "disabled"}
+            )
+            assert freed.status_code == 200, freed.text
+            assert client.patch(path, json={"status": "enabled"}).status_code == 200
+    finally:
+        server.stop()

@@ -59,6 +59,7 @@ ROUTES = [
     ("PATCH", "/api/v1/deployments/{id}", {"name": "x"}),
     ("DELETE", "/api/v1/deployments/{id}", None),
     ("POST", "/api/v1/deployments/{id}/token", None),
+    ("GET", "/api/v1/deployments/{id}/openapi.json", None),
 ]
 
 
@@ -321,3 +322,17 @@ def test_update_errors(managed, target):
         assert r.status_code == 404 and error_of(r) == "ResourceNotFound"
     r = call(managed, "PUT", path, json={})
     assert r.status_code == 405 and error_of(r) == "MethodNotAllowed"
+
+
+def test_admins_read_a_deployments_spec_through_the_management_api(managed, target):
+    own = httpx.get(
+        managed["server"].base + f"/deployment/{target['id']}/openapi.json",
+        headers=bearer(target["token"]),
+    )
+    managed_spec = call(managed, "GET", f"/api/v1/deployments/{target['id']}/openapi.json")
+    assert own.status_code == managed_spec.status_code == 200, managed_spec.text
+    assert managed_spec.json() == own.json()
+    missing = call(
+        managed, "GET", "/api/v1/deployments/00000000-0000-4000-8000-000000000000/openapi.json"
+    )
+    assert missing.status_code == 404 and error_of(missing) == "ResourceNotFound"

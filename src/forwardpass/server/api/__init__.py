@@ -34,6 +34,7 @@ def mount(registry: Registry, settings: Settings, cache: DeploymentCache) -> Mou
             Route("/deployments/{id}", deployments.update, methods=["PATCH"]),
             Route("/deployments/{id}", deployments.delete, methods=["DELETE"]),
             Route("/deployments/{id}/token", deployments.rotate, methods=["POST"]),
+            Route("/deployments/{id}/openapi.json", deployments.spec, methods=["GET"]),
         ],
     )
     return Mount("/api/v1", app=AdminOnly(routes, registry))

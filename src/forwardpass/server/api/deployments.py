@@ -10,10 +10,12 @@ from starlette.responses import JSONResponse, Response
 
 from forwardpass.cache import DeploymentCache
 from forwardpass.errors import BadData
+from forwardpass.limits.plan import Limits
 from forwardpass.registry import Deployment, Registry
 from forwardpass.registry.changes import apply_changes
 from forwardpass.server import describe
 from forwardpass.server.api.body import json_object
+from forwardpass.server.openapi import document, interface_from_registry
 from forwardpass.settings import Settings
 from forwardpass.usage import shown
 
@@ -65,6 +67,23 @@ class DeploymentsApi:
             return self._data(self.registry.deployment(request.path_params["id"]))
 
         return JSONResponse(await run_in_threadpool(show))
+
+    async def spec(self, request: Request) -> Response:
+        """The deployment's own OpenAPI document, as its token holders get it."""
+        deployment_id = request.path_params["id"]
+
+        def spec() -> dict[str, Any]:
+            deployment = self.registry.deployment(deployment_id)
+            face = interface_from_registry(self.registry, deployment.id)
+            return document(
+                deployment.id,
+                face.inputs,
+                face.outputs,
+                server_url=(self.settings.public_url or str(request.base_url)).rstrip("/"),
+                max_rows=Limits.of(deployment.limits, self.settings).max_rows,
+            )
+
+        return JSONResponse(await run_in_threadpool(spec))
 
     async def update(self, request: Request) -> Response:
         """Change any of name, status, api_names, model (a version switch) and limits."""
