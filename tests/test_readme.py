@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests import models
+from tests.support import cli_json
+
 README = Path(__file__).parents[1] / "README.md"
 _FENCE = re.compile(r"^```(sh|python)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 _SHOWN = re.compile(r"^# ([{\['A-Za-z0-9].*)$", re.MULTILINE)
@@ -57,3 +60,14 @@ def test_readme_example_runs(served, tmp_path, lang, code):
     assert done.returncode == 0, done.stderr
     assert "errorCode" not in done.stdout, done.stdout
     assert expected(code).search(done.stdout), f"printed:\n{done.stdout}"
+
+
+def test_readme_signature_file_fits_an_skl2onnx_classifier(tmp_path):
+    """The README's YAML signature imports over the plain skl2onnx iris classifier."""
+    yaml_blocks = re.findall(r"^```yaml\n(.*?)^```", README.read_text(), re.MULTILINE | re.DOTALL)
+    signature = tmp_path / "signature.yaml"
+    signature.write_text(next(b for b in yaml_blocks if "sepal_length" in b))
+    model = models.iris_classifier(tmp_path / "model.onnx")
+    imported = cli_json(tmp_path, "model", "import", str(model), "--signature", str(signature))
+    outputs = imported["signature"]["outputs"]
+    assert outputs[0]["categories"] == ["setosa", "versicolor", "virginica"]

@@ -100,6 +100,12 @@ class Overloaded(ForwardpassError):
     code, status = "Overloaded", 503
 
 
+class RegistryUnavailable(ForwardpassError):
+    """The registry's database or data directory cannot be opened (a setting, or it is down)."""
+
+    code, status = "RegistryUnavailable", 503
+
+
 class SignatureError(ForwardpassError):
     """A signature that does not describe its ONNX graph; raised when a model is imported."""
 

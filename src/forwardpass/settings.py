@@ -17,6 +17,9 @@ def _default_data_dir() -> Path:
     return Path(base) / "forwardpass"
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = field(
@@ -116,6 +119,17 @@ class Settings:
             "stored, or one generated on the first start and printed once."
         },
     )
+
+    def __post_init__(self) -> None:
+        # Checked here so that a wrong level is a clean error, not a traceback from logging.
+        level = self.log_level.lower()
+        if level not in LOG_LEVELS:
+            raise ValueError(
+                f"{env_name('log_level')}={self.log_level!r} is not one of {', '.join(LOG_LEVELS)}"
+            )
+        object.__setattr__(self, "log_level", level)
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"the port must be 0 to 65535, got {self.port}")
 
     @classmethod
     def load(cls, **given: Any) -> Settings:

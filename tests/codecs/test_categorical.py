@@ -20,6 +20,12 @@ def test_strings_and_integers_name_the_same_category():
     assert ints.dtype == np.int64 and ints.tolist() == [[1], [2]]
 
 
+def test_a_category_of_other_digits_is_a_string_only():
+    feature = Feature("unit", "categorical", categories=("m²", "²", "3"))
+    codec = CategoricalCodec(feature, np.dtype(object))
+    assert codec.decode(["²", 3]).tolist() == [["²"], ["3"]]
+
+
 def test_an_unknown_category_names_the_allowed_ones():
     with pytest.raises(
         BadData,

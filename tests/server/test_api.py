@@ -163,6 +163,11 @@ def test_model_errors(managed):
     assert call(managed, "GET", "/api/v1/models/demo/versions/99").status_code == 404
     assert call(managed, "GET", "/api/v1/models/demo/versions/one").status_code == 404
     assert call(managed, "DELETE", "/api/v1/models/demo/versions/99").status_code == 404
+    # Past what the version column holds, and digits that int() refuses: 404, never 500.
+    for version in ("9" * 30, "²"):
+        for method in ("GET", "DELETE"):
+            r = call(managed, method, f"/api/v1/models/demo/versions/{version}")
+            assert r.status_code == 404 and error_of(r) == "ResourceNotFound", r.text
 
 
 def test_deployment_lifecycle(managed):
@@ -280,6 +285,8 @@ def answer(response: httpx.Response) -> Any:
         ({"json": {}}, 400, "BadData"),
         ({"json": {"model": "demo", "enabled": "yes"}}, 400, "BadData"),
         ({"json": {"model": "nope"}}, 404, "ResourceNotFound"),
+        ({"json": {"model": "demo:" + "9" * 30}}, 404, "ResourceNotFound"),
+        ({"json": {"model": "demo:²"}}, 400, "BadData"),
         (
             {"content": b"model=demo", "headers": {"Content-Type": "text/plain"}},
             415,
@@ -298,6 +305,11 @@ def test_update_errors(managed, target):
         ({"status": "paused"}, 400),
         ({"name": ""}, 400),
         ({"limits": {"rows": 1}}, 400),
+        ({"limits": {"rate": "fast"}}, 400),
+        ({"limits": {"max_rows": True}}, 400),
+        ({"limits": {"max_rows": 1.5}}, 400),
+        ({"limits": {"max_rows": 2**40}}, 400),
+        ({"limits": {"max_body_bytes": 2**70}}, 400),
         ({"what": 1}, 400),
     ):
         r = call(managed, "PATCH", path, json=body)

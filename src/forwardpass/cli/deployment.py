@@ -148,7 +148,9 @@ def update(
     given = {"max_body_bytes": max_body_bytes, "max_rows": max_rows, "rate": rate, "burst": burst}
     limits = dict.fromkeys(LimitOverrides.names()) if plan_limits else {}
     limits.update({k: v for k, v in given.items() if v is not None})
-    change: dict[str, Any] = {k: v for k, v in {"model": model, "name": name}.items() if v}
+    given_names = {"model": model, "name": name}
+    # `--name ""` is a change, refused as such, not "nothing to update".
+    change: dict[str, Any] = {k: v for k, v in given_names.items() if v is not None}
     if limits:
         change["limits"] = limits
     if not change:

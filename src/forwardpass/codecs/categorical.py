@@ -30,7 +30,8 @@ class CategoricalCodec(Codec):
         for c in categories:
             self.lookup[c] = c
             self.lookup[str(c)] = c
-            if isinstance(c, str) and c.lstrip("-").isdigit():
+            # isascii: '²' passes isdigit() but not int().
+            if isinstance(c, str) and c.isascii() and c.lstrip("-").isdigit():
                 self.lookup[int(c)] = c
 
     def decode(self, values: Sequence[Any]) -> np.ndarray:

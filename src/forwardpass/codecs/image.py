@@ -142,6 +142,9 @@ class ImageCodec(Codec):
                 image = Image.open(io.BytesIO(raw), formats=FORMATS)
         except Image.DecompressionBombError:
             raise BadData(at(row, name, "the image has too many pixels")) from None
+        except Image.UnidentifiedImageError:
+            # Its own message only names Pillow's in-memory file object.
+            raise DataUriError(at(row, name, "not a PNG, JPEG, WebP, BMP or GIF image")) from None
         except Exception as exc:  # Pillow's errors on foreign bytes share no base class
             raise DataUriError(
                 at(row, name, f"not a PNG, JPEG, WebP, BMP or GIF image ({exc})")

@@ -6,14 +6,23 @@ nothing.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from forwardpass.errors import BadData
 from forwardpass.limits.plan import LimitOverrides
 from forwardpass.registry import compat, names
+from forwardpass.registry.schema import MAX_BIG_INTEGER, MAX_INTEGER
 from forwardpass.registry.service import Deployment, Registry
 
 _STATUSES = {"enabled": True, "disabled": False}
+# Each limit's type and the largest value its column holds (rate is a float).
+_LIMIT_TYPES: dict[str, tuple[type, float]] = {
+    "max_body_bytes": (int, MAX_BIG_INTEGER),
+    "max_rows": (int, MAX_INTEGER),
+    "rate": (float, math.inf),
+    "burst": (int, MAX_INTEGER),
+}
 
 
 def apply_changes(registry: Registry, deployment_id: str, body: dict[str, Any]) -> Deployment:
@@ -39,6 +48,8 @@ def apply_changes(registry: Registry, deployment_id: str, body: dict[str, Any]) 
         limits = body["limits"]
         if not isinstance(limits, dict) or set(limits) - set(LimitOverrides.names()):
             raise BadData(f'"limits" must be an object with some of {LimitOverrides.names()}')
+        for name, value in limits.items():
+            _check_limit(name, value)
         LimitOverrides(**{**current.limits.to_dict(), **limits})  # validates the result
 
     if "model" in body:
@@ -52,3 +63,15 @@ def apply_changes(registry: Registry, deployment_id: str, body: dict[str, Any]) 
     if "status" in body:
         registry.set_enabled(current.id, _STATUSES[body["status"]])
     return registry.deployment(current.id)
+
+
+def _check_limit(name: str, value: Any) -> None:
+    """A limit is null (the plan's) or a number of its kind that its column can hold."""
+    if value is None:
+        return
+    kind, largest = _LIMIT_TYPES[name]
+    allowed = (int, float) if kind is float else (int,)
+    if isinstance(value, bool) or not isinstance(value, allowed):
+        raise BadData(f"limits.{name} must be {'a number' if kind is float else 'an integer'}")
+    if value > largest:
+        raise BadData(f"limits.{name} must be at most {largest}, got {value}")

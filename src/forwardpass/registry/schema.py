@@ -19,6 +19,10 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+# The largest values an Integer and a BigInteger column hold on every database we support.
+MAX_INTEGER = 2**31 - 1
+MAX_BIG_INTEGER = 2**63 - 1
+
 models = Table(
     "models",
     metadata,

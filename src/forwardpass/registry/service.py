@@ -18,20 +18,21 @@ from typing import Any
 import onnx
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from forwardpass import signature as sig
 from forwardpass.errors import (
     BadData,
     Conflict,
     QuotaExceeded,
+    RegistryUnavailable,
     ResourceNotFound,
     SignatureError,
 )
 from forwardpass.limits.plan import LimitOverrides
 from forwardpass.registry import compat, migrate, names, tokens, usage
 from forwardpass.registry.admin import AdminCredential
-from forwardpass.registry.schema import deployments, models, registry_state
+from forwardpass.registry.schema import MAX_INTEGER, deployments, models, registry_state
 from forwardpass.registry.store import ModelStore
 from forwardpass.settings import Settings
 
@@ -110,6 +111,14 @@ def _utc(value: datetime | None) -> datetime | None:
     return value
 
 
+def _shown_url(url: str) -> str:
+    """A database URL fit to print: its password masked (or all of it, if it does not parse)."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except SQLAlchemyError:
+        return "(the database URL, which does not parse)"
+
+
 def create_engine(url: str) -> Engine:
     if url.startswith(("postgresql://", "postgres://")):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
@@ -139,9 +148,14 @@ class Registry:
     @classmethod
     def open(cls, settings: Settings) -> Registry:
         """Open (and create or migrate) the registry the settings name."""
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(settings.registry_url)
-        migrate.upgrade(engine)
+        try:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(settings.registry_url)
+            migrate.upgrade(engine)
+        except (OSError, ImportError, SQLAlchemyError) as exc:  # ImportError: no DB driver
+            raise RegistryUnavailable(
+                f"cannot open the registry {_shown_url(settings.registry_url)}: {exc}"
+            ) from None
         return cls(
             engine, ModelStore(settings.model_path), max_enabled=settings.max_enabled_deployments
         )
@@ -224,8 +238,11 @@ class Registry:
         name, _, version = ref.partition(":")
         query = sa.select(models).where(models.c.name == name)
         if version:
-            if not version.isdigit():
+            # isdigit() alone passes '²' and digits of other scripts; the column is 32-bit.
+            if not (version.isascii() and version.isdigit()):
                 raise BadData(f"a model version is a number, got {version!r}")
+            if int(version) > MAX_INTEGER:
+                raise ResourceNotFound(f"no model {ref!r}")
             query = query.where(models.c.version == int(version))
         else:
             query = query.order_by(models.c.version.desc()).limit(1)

@@ -52,6 +52,6 @@ class ModelsApi:
 
 def _ref(request: Request) -> str:
     version = request.path_params["version"]
-    if not version.isdigit():
+    if not (version.isascii() and version.isdigit()):
         raise ResourceNotFound(f"no version {version!r}: a version is a number")
     return f"{request.path_params['name']}:{version}"
