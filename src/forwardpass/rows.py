@@ -168,4 +168,4 @@ class Interface:
             name, column = names[0], columns[0]
             return [{name: value} for value in column]
         # Every column has `count` values and one column per name, by construction.
-        return [dict(zip(names, values)) for values in zip(*columns, strict=True)]
+        return [dict(zip(names, values, strict=False)) for values in zip(*columns, strict=True)]
