@@ -162,4 +162,10 @@ class Interface:
                 columns.append(f.codec.encode(array[:, offset : offset + size]))
                 offset += size
         names = self._output_names
-        return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+        if len(names) == 1:
+            # Most models have one output: a dict display per row is several times faster
+            # than dict(zip(...)), which was the largest item of a 100-row answer's profile.
+            name, column = names[0], columns[0]
+            return [{name: value} for value in column]
+        # Every column has `count` values and one column per name, by construction.
+        return [dict(zip(names, values, strict=False)) for values in zip(*columns, strict=True)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import logging
 import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +18,7 @@ from forwardpass import web
 from forwardpass.cache import DeploymentCache
 from forwardpass.limits import Guard
 from forwardpass.registry import Registry
-from forwardpass.server import api, metrics
+from forwardpass.server import api, logs, metrics
 from forwardpass.server.errors import HANDLERS
 from forwardpass.server.fastpath import App
 from forwardpass.server.forward import ForwardRoute
@@ -95,10 +94,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    logs.configure(settings.log_level)
 
 
 def app_from_env() -> Starlette:

@@ -17,10 +17,23 @@ def authorize(
     Raises ResourceNotFound, InvalidTokenError, and, when `enabled_only`, DeploymentNotEnabled
     for a disabled deployment.
     """
+    return authorize_header(
+        cache, request.headers.get("authorization"), deployment_id, enabled_only=enabled_only
+    )
+
+
+def authorize_header(
+    cache: DeploymentCache,
+    authorization: str | None,
+    deployment_id: str,
+    *,
+    enabled_only: bool = True,
+) -> Live:
+    """`authorize` given the Authorization header's value (None when there is none)."""
     live = cache.get(deployment_id)
     if live is None:
         raise ResourceNotFound(f"no deployment {deployment_id!r}")
-    token = tokens.from_header(request.headers.get("authorization"))
+    token = tokens.from_header(authorization)
     if not tokens.matches(token, live.token_hash):
         raise InvalidTokenError(
             "missing or wrong token: send 'Authorization: Bearer <token>'",

@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from forwardpass.errors import ForwardpassError
 from forwardpass.server.errors import error_response, on_unexpected
@@ -42,6 +42,7 @@ class App(Starlette):
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
+        response: ASGIApp
         try:
             response = await self.forward.handle(request)
         except ForwardpassError as exc:

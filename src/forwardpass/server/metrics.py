@@ -62,22 +62,24 @@ UNKNOWN = "unknown"
 
 
 @functools.cache
-def _request_series(deployment: str, status: int) -> tuple[Counter, Counter]:
-    return REQUESTS.labels(deployment, str(status)), ROWS.labels(deployment, str(status))
-
-
-@functools.cache
-def _latency_series(deployment: str) -> Histogram:
-    return LATENCY.labels(deployment)
+def _request_series(deployment: str, status: int) -> tuple[Counter, Counter, Histogram]:
+    # `labels()` hashes and locks on every call: the series of a (deployment, status) pair
+    # are looked up once, then found here in one dict lookup per request.
+    status_label = str(status)
+    return (
+        REQUESTS.labels(deployment, status_label),
+        ROWS.labels(deployment, status_label),
+        LATENCY.labels(deployment),
+    )
 
 
 def observe_request(deployment: str, status: int, rows: int, seconds: float) -> None:
     """Count one prediction request; `deployment` is UNKNOWN when no such deployment exists."""
-    requests, row_count = _request_series(deployment, status)
+    requests, row_count, latency = _request_series(deployment, status)
     requests.inc()
     if rows:
         row_count.inc(rows)
-    _latency_series(deployment).observe(seconds)
+    latency.observe(seconds)
 
 
 def batch_observer(model: str) -> Callable[[int, int], None]:
