@@ -289,6 +289,12 @@ def test_broken_forms_are_4xx(served):
         httpx.post(d["url"], data={"Type": "a", "Sound": "woof", "Size": "1", "Z": "1"}, auth=auth),
         httpx.post(
             d["url"],
+            content=b"Type=animal&Type=vehicle&Sound=woof&Size=1",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+            auth=auth,
+        ),
+        httpx.post(
+            d["url"],
             content=b"--x\r\nbroken",
             headers={"content-type": "multipart/form-data; boundary=x"},
             auth=auth,

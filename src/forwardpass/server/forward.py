@@ -22,6 +22,7 @@ from forwardpass.errors import (
     JsonParsingError,
     PayloadTooLarge,
     UnsupportedContentType,
+    at,
 )
 from forwardpass.limits import Guard
 from forwardpass.server import metrics
@@ -133,6 +134,9 @@ class ForwardRoute:
         fields: dict[str, str | bytes] = {}
         try:
             for key, value in form.multi_items():
+                if key in fields:
+                    # One example has one value per feature: which one was meant is a guess.
+                    raise BadData(at(None, key, "given more than once in one form"))
                 # File parts stay bytes: the feature's codec reads them (an image as is).
                 fields[key] = await value.read() if isinstance(value, UploadFile) else value
         finally:
