@@ -10,13 +10,12 @@ from typing import Any
 import httpx
 
 from forwardpass.client import frames
-from forwardpass.client.core import RETRY_STATUSES, Core, Options
+from forwardpass.client.core import RETRY_STATUSES, Core, Described, Options
 from forwardpass.client.errors import ConnectionFailed
 from forwardpass.client.progress import Bar
-from forwardpass.client.spec import FeatureSpec
 
 
-class AsyncDeployment:
+class AsyncDeployment(Described):
     """A deployment, called from asyncio code.
 
     >>> async with AsyncDeployment(url, token) as deployment:   # reads the spec
@@ -38,22 +37,6 @@ class AsyncDeployment:
         response = await self._request("GET", self._core.spec_url)
         self._core.load_spec(response.status_code, response.content)
         return self
-
-    @property
-    def url(self) -> str:
-        return self._core.url
-
-    @property
-    def feature_specs_in(self) -> list[FeatureSpec]:
-        return self._core.spec.inputs
-
-    @property
-    def feature_specs_out(self) -> list[FeatureSpec]:
-        return self._core.spec.outputs
-
-    @property
-    def tensor_json(self) -> bool:
-        return self._core.spec.tensor_json
 
     async def predict(self, **features: Any) -> dict[str, Any]:
         return (await self._send(self._core.prepare([features], 0)))[0]

@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 import orjson
 
 from forwardpass.client.errors import UnexpectedResponse, from_response
-from forwardpass.client.spec import Spec, parse
+from forwardpass.client.spec import FeatureSpec, Spec, parse
 from forwardpass.client.values import from_json, to_json
 from forwardpass.errors import FeatureNotFound, ForwardpassError, JsonPropertyTypeMismatch, at
 
@@ -181,3 +181,25 @@ def _retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+class Described:
+    """What the sync and the async client both tell of their deployment, read off its spec."""
+
+    _core: Core
+
+    @property
+    def url(self) -> str:
+        return self._core.url
+
+    @property
+    def feature_specs_in(self) -> list[FeatureSpec]:
+        return self._core.spec.inputs
+
+    @property
+    def feature_specs_out(self) -> list[FeatureSpec]:
+        return self._core.spec.outputs
+
+    @property
+    def tensor_json(self) -> bool:
+        return self._core.spec.tensor_json

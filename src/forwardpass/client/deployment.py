@@ -12,13 +12,12 @@ from typing import Any
 import httpx
 
 from forwardpass.client import frames
-from forwardpass.client.core import RETRY_STATUSES, Core, Options
+from forwardpass.client.core import RETRY_STATUSES, Core, Described, Options
 from forwardpass.client.errors import ConnectionFailed
 from forwardpass.client.progress import Bar
-from forwardpass.client.spec import FeatureSpec
 
 
-class Deployment:
+class Deployment(Described):
     """A deployment, called from Python.
 
     >>> deployment = Deployment(url, token)            # reads the deployment's spec
@@ -43,22 +42,6 @@ class Deployment:
         except BaseException:
             self._closer()
             raise
-
-    @property
-    def url(self) -> str:
-        return self._core.url
-
-    @property
-    def feature_specs_in(self) -> list[FeatureSpec]:
-        return self._core.spec.inputs
-
-    @property
-    def feature_specs_out(self) -> list[FeatureSpec]:
-        return self._core.spec.outputs
-
-    @property
-    def tensor_json(self) -> bool:
-        return self._core.spec.tensor_json
 
     def predict(self, **features: Any) -> dict[str, Any]:
         """Predict one example given as keyword arguments."""

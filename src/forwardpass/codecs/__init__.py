@@ -16,7 +16,17 @@ CODECS: dict[str, type[Codec]] = {
     c.feature_type: c for c in (NumericCodec, CategoricalCodec, BinaryCodec, TextCodec, ImageCodec)
 }
 
-__all__ = ["CODECS", "Codec", "ImageOptions", "codec_for"]
+__all__ = [
+    "CODECS",
+    "BinaryCodec",
+    "CategoricalCodec",
+    "Codec",
+    "ImageCodec",
+    "ImageOptions",
+    "NumericCodec",
+    "TextCodec",
+    "codec_for",
+]
 
 
 def codec_for(feature: Feature, dtype: np.dtype, images: ImageOptions | None = None) -> Codec:
