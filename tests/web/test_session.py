@@ -143,3 +143,24 @@ def test_the_curl_example_of_the_page_runs(managed, deployment, session):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(done.stdout)["rows"][0]["y"]["data"] == [0.0, 0.0]
+
+
+def test_limits_set_in_the_page_reach_the_api(managed, deployment, session):
+    http, csrf = session
+    page = f"/deployments/{deployment['id']}"
+    assert 'id="limit-rate"' in http.get(page).text
+    form = {"csrf": csrf, "max_body_bytes": "", "max_rows": "2", "rate": "", "burst": ""}
+    r = http.post(f"{page}/limits", data=form)
+    assert r.status_code == 303, r.text
+    rows = {"rows": [{"x": {"shape": [2], "data": [1, 2]}}] * 3}
+    refused = httpx.post(deployment["url"], json=rows, headers=bearer(deployment["token"]))
+    assert refused.status_code == 413 and "limit of 2 rows" in refused.json()["errorMessage"]
+    assert 'id="limit-max_rows" name="max_rows" type="number" min="0" step="1" value="2"' in (
+        http.get(page).text
+    )
+    r = http.post(f"{page}/limits", data={**form, "max_rows": "many"})
+    assert r.status_code == 400 and "max_rows must be a number" in r.text
+    # Blank again: back to the plan's limit.
+    assert http.post(f"{page}/limits", data={**form, "max_rows": ""}).status_code == 303
+    ok = httpx.post(deployment["url"], json=rows, headers=bearer(deployment["token"]))
+    assert ok.status_code == 200, ok.text

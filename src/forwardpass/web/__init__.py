@@ -38,6 +38,7 @@ def routes(registry: Registry, settings: Settings, cache: DeploymentCache) -> li
         Route("/deployments/{id}/rename", d.guard(d.rename), methods=post),
         Route("/deployments/{id}/names", d.guard(d.names), methods=post),
         Route("/deployments/{id}/model", d.guard(d.switch), methods=post),
+        Route("/deployments/{id}/limits", d.guard(d.limits), methods=post),
         Route("/deployments/{id}/token", d.guard(d.rotate), methods=post),
         Route("/deployments/{id}/delete", d.guard(d.delete), methods=post),
         Route("/deployments/{id}/try", d.guard(d.try_it), methods=post),

@@ -142,6 +142,25 @@ class DeploymentPages(Pages):
 
         return await self._act(request, session, api_names)
 
+    async def limits(self, request: Request, session: Session) -> Response:
+        def limits(form: FormData) -> dict[str, Any]:
+            # A blank field means the plan's default; numbers are checked by apply_changes.
+            found: dict[str, Any] = {}
+            for name, kind in (
+                ("max_body_bytes", int),
+                ("max_rows", int),
+                ("rate", float),
+                ("burst", int),
+            ):
+                text = _text(form, name)
+                try:
+                    found[name] = kind(text) if text else None
+                except ValueError:
+                    raise BadData(f"{name} must be a number, got {text[:40]!r}") from None
+            return {"limits": found}
+
+        return await self._act(request, session, limits)
+
     async def switch(self, request: Request, session: Session) -> Response:
         return await self._act(request, session, lambda form: {"model": _text(form, "model")})
 
