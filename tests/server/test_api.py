@@ -336,3 +336,15 @@ def test_admins_read_a_deployments_spec_through_the_management_api(managed, targ
         managed, "GET", "/api/v1/deployments/00000000-0000-4000-8000-000000000000/openapi.json"
     )
     assert missing.status_code == 404 and error_of(missing) == "ResourceNotFound"
+
+
+def test_the_image_transformation_is_one_more_change(managed, target):
+    path = f"/api/v1/deployments/{target['id']}"
+    r = call(managed, "PATCH", path, json={"image_transformation": "pad_and_resize"})
+    assert r.status_code == 200 and r.json()["image_transformation"] == "pad_and_resize", r.text
+    refused = call(managed, "PATCH", path, json={"image_transformation": "zoom", "name": "z"})
+    assert refused.status_code == 400 and "unknown image transformation" in refused.text
+    shown = call(managed, "GET", path).json()
+    assert shown["name"] != "z" and shown["image_transformation"] == "pad_and_resize"
+    r = call(managed, "PATCH", path, json={"image_transformation": "default"})
+    assert r.status_code == 200 and r.json()["image_transformation"] is None

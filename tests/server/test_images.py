@@ -152,7 +152,12 @@ def test_a_deployment_can_change_its_transformation(images: dict[str, Any]) -> N
 
     np.testing.assert_array_equal(pixels(), reference(picture, "resize"))
     shown = cli_json(
-        images["data_dir"], "deployment", "set-image-transformation", d["id"], "pad_and_resize"
+        images["data_dir"],
+        "deployment",
+        "update",
+        d["id"],
+        "--image-transformation",
+        "pad_and_resize",
     )
     assert shown["image_transformation"] == "pad_and_resize"
     want = reference(picture, "pad_and_resize")

@@ -66,6 +66,16 @@ def registry(config: Settings, *, as_json: bool) -> Iterator[Registry]:
             opened.close()
 
 
+@contextmanager
+def opened(
+    data_dir: Path | None, database_url: str | None, *, as_json: bool
+) -> Iterator[tuple[Settings, Registry]]:
+    """The settings of a registry command and its registry, opened as `registry` does."""
+    config = settings(data_dir=data_dir, database_url=database_url)
+    with registry(config, as_json=as_json) as found:
+        yield config, found
+
+
 def emit(data: Any, as_json: bool, text: Callable[[], None]) -> None:
     """Print `data` as one JSON line for scripts, or call `text` to print it for people."""
     if as_json:

@@ -23,7 +23,7 @@ ImageTransformation = Annotated[
     typer.Option(
         help="How image inputs are fitted to the model's size: "
         + ", ".join(TRANSFORMATIONS)
-        + "; default: the model's own.",
+        + "; 'default': the model's own.",
         show_default=False,
     ),
 ]
@@ -68,8 +68,7 @@ def create(
     json: common.Json = False,
 ) -> None:
     """Deploy a model version; prints its ID, URL and token."""
-    config = common.settings(data_dir=data_dir, database_url=database_url)
-    with common.registry(config, as_json=json) as registry:
+    with common.opened(data_dir, database_url, as_json=json) as (config, registry):
         deployment, token = registry.create_deployment(
             model, name, enabled=not disabled, image_transformation=image_transformation
         )
@@ -84,8 +83,7 @@ def list_(
     json: common.Json = False,
 ) -> None:
     """List deployments."""
-    config = common.settings(data_dir=data_dir, database_url=database_url)
-    with common.registry(config, as_json=json) as registry:
+    with common.opened(data_dir, database_url, as_json=json) as (config, registry):
         found = [described(d, config) for d in registry.deployments()]
         common.emit(
             found,
@@ -108,8 +106,7 @@ def show(
     json: common.Json = False,
 ) -> None:
     """Show one deployment, its limits and its usage."""
-    config = common.settings(data_dir=data_dir, database_url=database_url)
-    with common.registry(config, as_json=json) as registry:
+    with common.opened(data_dir, database_url, as_json=json) as (config, registry):
         data = described(registry.deployment(deployment_id), config)
         data["usage"] = shown(registry.usage(deployment_id))
         common.emit(data, json, lambda: _print(data))
@@ -122,6 +119,7 @@ def update(
         str | None, typer.Option(help="Switch to this NAME:VERSION of its model.")
     ] = None,
     name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    image_transformation: ImageTransformation = None,
     max_body_bytes: Annotated[
         int | None, typer.Option(min=1, help="Largest request body, in bytes.")
     ] = None,
@@ -139,23 +137,24 @@ def update(
     database_url: common.DatabaseUrl = None,
     json: common.Json = False,
 ) -> None:
-    """Change a deployment: its model version, name or limits; URL and token stay.
+    """Change a deployment: its model version, name, limits or image transformation.
+
+    Its URL and token stay.
 
     A new version must fit the deployment's inputs and outputs. Running servers apply every
     change within a second, all of it or, if any part is refused, none.
     """
-    config = common.settings(data_dir=data_dir, database_url=database_url)
     given = {"max_body_bytes": max_body_bytes, "max_rows": max_rows, "rate": rate, "burst": burst}
     limits = dict.fromkeys(LimitOverrides.names()) if plan_limits else {}
     limits.update({k: v for k, v in given.items() if v is not None})
-    given_names = {"model": model, "name": name}
+    given_names = {"model": model, "name": name, "image_transformation": image_transformation}
     # `--name ""` is a change, refused as such, not "nothing to update".
     change: dict[str, Any] = {k: v for k, v in given_names.items() if v is not None}
     if limits:
         change["limits"] = limits
     if not change:
         common.fail("nothing to update: give at least one option", "BadData", as_json=json)
-    with common.registry(config, as_json=json) as registry:
+    with common.opened(data_dir, database_url, as_json=json) as (config, registry):
         data = described(apply_changes(registry, deployment_id, change), config)
         common.emit(data, json, lambda: _print(data))
 
@@ -163,8 +162,7 @@ def update(
 def _set_enabled(
     deployment_id: str, enabled: bool, data_dir: Any, database_url: Any, json: bool
 ) -> None:
-    config = common.settings(data_dir=data_dir, database_url=database_url)
-    with common.registry(config, as_json=json) as registry:
+    with common.opened(data_dir, database_url, as_json=json) as (config, registry):
         data = described(registry.set_enabled(deployment_id, enabled), config)
         common.emit(data, json, lambda: common.out.print(f"{data['id']} is {data['status']}"))
 
@@ -199,28 +197,9 @@ def rotate_token(
     json: common.Json = False,
 ) -> None:
     """Give a deployment a new token; the old one stops working."""
-    config = common.settings(data_dir=data_dir, database_url=database_url)
-    with common.registry(config, as_json=json) as registry:
+    with common.opened(data_dir, database_url, as_json=json) as (config, registry):
         deployment, token = registry.rotate_token(deployment_id)
         data = described(deployment, config, token)
-        common.emit(data, json, lambda: _print(data))
-
-
-@app.command("set-image-transformation")
-def set_image_transformation(
-    deployment_id: Id,
-    transformation: Annotated[
-        str, typer.Argument(help=f"One of {', '.join(TRANSFORMATIONS)}, or 'default'.")
-    ],
-    data_dir: common.DataDir = None,
-    database_url: common.DatabaseUrl = None,
-    json: common.Json = False,
-) -> None:
-    """Choose how a deployment fits image inputs to its model's size."""
-    config = common.settings(data_dir=data_dir, database_url=database_url)
-    with common.registry(config, as_json=json) as registry:
-        chosen = None if transformation == "default" else transformation
-        data = described(registry.set_image_transformation(deployment_id, chosen), config)
         common.emit(data, json, lambda: _print(data))
 
 
@@ -232,8 +211,7 @@ def delete(
     json: common.Json = False,
 ) -> None:
     """Delete a disabled deployment."""
-    config = common.settings(data_dir=data_dir, database_url=database_url)
-    with common.registry(config, as_json=json) as registry:
+    with common.opened(data_dir, database_url, as_json=json) as (_config, registry):
         registry.delete_deployment(deployment_id)
         common.emit(
             {"id": deployment_id, "deleted": True},

@@ -31,8 +31,7 @@ def import_(
     json: common.Json = False,
 ) -> None:
     """Import an ONNX file as the next version of a model."""
-    config = common.settings(data_dir=data_dir, database_url=database_url)
-    with common.registry(config, as_json=json) as registry:
+    with common.opened(data_dir, database_url, as_json=json) as (_config, registry):
         try:
             given = onnx_importer.read_signature_file(signature) if signature else None
             data = onnx_importer.import_bytes(file.read_bytes(), given)
@@ -53,8 +52,7 @@ def list_(
     json: common.Json = False,
 ) -> None:
     """List every model version."""
-    config = common.settings(data_dir=data_dir, database_url=database_url)
-    with common.registry(config, as_json=json) as registry:
+    with common.opened(data_dir, database_url, as_json=json) as (_config, registry):
         found = registry.models()
         common.emit(
             [m.to_dict() for m in found],

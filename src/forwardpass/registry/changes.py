@@ -13,7 +13,7 @@ from forwardpass.errors import BadData
 from forwardpass.limits.plan import LimitOverrides
 from forwardpass.registry import compat, names
 from forwardpass.registry.schema import MAX_BIG_INTEGER, MAX_INTEGER
-from forwardpass.registry.service import Deployment, Registry
+from forwardpass.registry.service import Deployment, Registry, check_transformation
 
 _STATUSES = {"enabled": True, "disabled": False}
 # Each limit's type and the largest value its column holds (rate is a float).
@@ -26,9 +26,11 @@ _LIMIT_TYPES: dict[str, tuple[type, float]] = {
 
 
 def apply_changes(registry: Registry, deployment_id: str, body: dict[str, Any]) -> Deployment:
-    """Apply {name, status, api_names, model, limits} to a deployment, all or nothing.
+    """Apply {name, status, api_names, model, limits, image_transformation} to a deployment,
+    all or nothing.
 
-    `limits` maps limit names to values; a value of None goes back to the plan's default.
+    `limits` maps limit names to values; a value of None goes back to the plan's default, as
+    an `image_transformation` of None (or "default") goes back to the model's own.
     """
     current = registry.deployment(deployment_id)
     signature = current.model.signature
@@ -40,6 +42,11 @@ def apply_changes(registry: Registry, deployment_id: str, body: dict[str, Any]) 
         signature = target.signature
     if "name" in body:
         names.deployment_name(body["name"])
+    transformation = body.get("image_transformation")
+    if transformation == "default":
+        transformation = None
+    if "image_transformation" in body:
+        check_transformation(transformation)
     if "status" in body and body["status"] not in _STATUSES:
         raise BadData('"status" must be "enabled" or "disabled"')
     if "api_names" in body:
@@ -60,6 +67,8 @@ def apply_changes(registry: Registry, deployment_id: str, body: dict[str, Any]) 
         registry.rename(current.id, body["name"])
     if "limits" in body:
         registry.set_limits(current.id, body["limits"])
+    if "image_transformation" in body:
+        registry.set_image_transformation(current.id, transformation)
     if "status" in body:
         registry.set_enabled(current.id, _STATUSES[body["status"]])
     return registry.deployment(current.id)

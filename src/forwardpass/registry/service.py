@@ -287,7 +287,7 @@ class Registry:
     ) -> tuple[Deployment, str]:
         """Deploy a model version; returns the deployment and its token (shown only now)."""
         model = self.model(model_ref)
-        _check_transformation(image_transformation)
+        check_transformation(image_transformation)
         token = tokens.new_token()
         now = _now()
         deployment_id = str(uuid.uuid4())
@@ -341,7 +341,7 @@ class Registry:
 
     def set_image_transformation(self, deployment_id: str, name: str | None) -> Deployment:
         """Choose how the deployment fits images to its model (None: the model's default)."""
-        _check_transformation(name)
+        check_transformation(name)
         current = self.deployment(deployment_id)
         self._update(current.id, {"image_transformation": name})
         return self.deployment(current.id)
@@ -445,7 +445,8 @@ class Registry:
             )
 
 
-def _check_transformation(name: str | None) -> None:
+def check_transformation(name: Any) -> None:
+    """Refuse a name that is not one of the image transformations (None: the model's)."""
     if name is not None and name not in sig.TRANSFORMATIONS:
         raise BadData(
             f"unknown image transformation {name!r}; choose one of {', '.join(sig.TRANSFORMATIONS)}"

@@ -20,7 +20,7 @@ from forwardpass.settings import Settings
 from forwardpass.usage import shown
 
 _CREATE = {"model", "name", "enabled"}
-_UPDATE = {"name", "status", "api_names", "model", "limits"}
+_UPDATE = {"name", "status", "api_names", "model", "limits", "image_transformation"}
 
 
 class DeploymentsApi:
