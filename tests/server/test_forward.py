@@ -14,7 +14,7 @@ import pytest
 
 from forwardpass.demo import EXAMPLE_ROWS
 from tests.models import iris_rows
-from tests.support import bearer
+from tests.support import bearer, wait_for
 
 
 def post(deployment: dict[str, Any], body: Any, **headers: str) -> httpx.Response:
@@ -316,10 +316,11 @@ def test_the_log_has_a_line_per_request_and_never_a_token_or_payload(served):
     marker = "woof"
     post(d, {"rows": [{"Type": "animal", "Sound": marker, "Size": 0.123456}]})
     post(d, {"rows": []}, Authorization="Bearer not-the-token")
-    logs = served["server"].logs()
+    # The log is written in batches (server/logs.py): wait for this test's last line.
+    status_401 = f"deployment={d['id']} status=401"
+    logs = wait_for(lambda: (text := served["server"].logs()) and status_401 in text and text)
     for deployment in ("demo", "iris", "two", "tensor"):
         assert served[deployment]["token"] not in logs
     assert "not-the-token" not in logs
     assert "0.123456" not in logs
     assert f"deployment={d['id']} status=200 rows=1" in logs
-    assert f"deployment={d['id']} status=401" in logs

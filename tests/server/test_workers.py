@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 
 from tests.server.test_metrics import ROW, sample
-from tests.support import Server, bearer, cli_json
+from tests.support import Server, bearer, cli_json, wait_for
 
 
 def workers_of(pid: int) -> list[int]:
@@ -41,7 +41,8 @@ def test_two_workers_serve_one_port_and_share_metrics(
         text = httpx.get(f"{server.base}/metrics").text
         labels = {"deployment": deployment["id"], "status": "200"}
         assert sample(text, "forwardpass_requests_total", **labels) == 20
-        assert server.logs().count(f"forward deployment={deployment['id']} status=200") == 20
+        line = f"forward deployment={deployment['id']} status=200"
+        wait_for(lambda: server.logs().count(line) == 20)  # the log is written in batches
     finally:
         server.stop()
     assert workers_of(server.process.pid) == []
