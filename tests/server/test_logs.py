@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import io
 import logging
+import re
+from collections.abc import Iterator
 
+import pytest
+
+from forwardpass.server import logs
 from forwardpass.server.logs import BufferedHandler, Formatter
 from tests.support import wait_for
 
@@ -66,3 +71,47 @@ def test_close_writes_what_is_buffered_and_the_handler_still_works_after():
     # dictConfig (uvicorn's logging set-up) closes the handlers it finds and keeps them.
     log.info("and after")
     assert wait_for(lambda: "and after" in stream.getvalue(), timeout=2)
+
+
+@pytest.fixture
+def configured() -> Iterator[Stream]:
+    """The server's logging set up as `forwardpass serve` does, into a Stream."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    root.handlers = []  # pytest's own handlers: basicConfig adds none while any is there
+    logs.configure("info")
+    stream = Stream()
+    root.handlers[0].setStream(stream)  # type: ignore[attr-defined]
+    try:
+        yield stream
+    finally:
+        root.handlers[0].close()
+        root.handlers[:], root.level = saved
+        logs._installed = None
+
+
+def test_a_request_line_reads_as_the_logging_modules_line(configured: Stream) -> None:
+    logs.RequestLog("forwardpass.requests").info("forward deployment=d status=200")
+    logging.getLogger("forwardpass.requests").info("forward deployment=d status=200")
+    logging.getLogger().handlers[0].flush()
+    direct, through = configured.getvalue().splitlines()
+    # "2026-11-27 07:26:14,801 INFO forwardpass.requests forward ...": all but the time
+    assert (
+        direct[23:] == through[23:] == " INFO forwardpass.requests forward deployment=d status=200"
+    )
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}", direct[:23])
+
+
+def test_a_request_line_goes_through_logging_when_another_handler_listens(
+    configured: Stream, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="forwardpass.requests"):
+        logs.RequestLog("forwardpass.requests").info("forward deployment=e status=401")
+    assert [r.getMessage() for r in caplog.records] == ["forward deployment=e status=401"]
+
+
+def test_no_request_line_below_the_level(configured: Stream) -> None:
+    logging.getLogger().setLevel(logging.WARNING)
+    logs.RequestLog("forwardpass.requests").info("forward deployment=f status=200")
+    logging.getLogger().handlers[0].flush()
+    assert configured.getvalue() == ""

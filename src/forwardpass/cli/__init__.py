@@ -16,6 +16,7 @@ from forwardpass.runtime import usable_cores
 from forwardpass.server import create_app
 from forwardpass.server import workers as workers_mod
 from forwardpass.server.app import configure_logging
+from forwardpass.server.protocol import ServerProtocol
 from forwardpass.settings import SETTINGS_HELP, Settings
 
 app = typer.Typer(
@@ -53,6 +54,7 @@ def _run(config: Settings, registry: Registry) -> None:
         access_log=False,  # one line per prediction comes from forwardpass itself
         lifespan="on",
         loop=workers_mod.LOOP,
+        http=ServerProtocol,
     )
 
 

@@ -20,7 +20,6 @@ from forwardpass.limits import Guard
 from forwardpass.registry import Registry
 from forwardpass.server import api, logs, metrics
 from forwardpass.server.errors import HANDLERS
-from forwardpass.server.fastpath import App
 from forwardpass.server.forward import ForwardRoute
 from forwardpass.server.openapi import OpenApiRoute
 from forwardpass.settings import Settings
@@ -67,10 +66,10 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
         return JSONResponse({"status": "loading"}, status_code=503)
 
     forward = ForwardRoute(cache, settings, guard)
-    # App sends POST .../forward straight to the route; the Route stays for everything
-    # else that path can get (e.g. GET gives the contract's 405 MethodNotAllowed).
-    app = App(
-        forward=forward,
+    # Under `forwardpass serve` most predictions never reach the router: the HTTP protocol
+    # answers them itself (server/protocol.py). The Route takes the rest, and gives the
+    # contract's 405 MethodNotAllowed to other methods.
+    app = Starlette(
         routes=[
             Route("/deployment/{deployment_id}/forward", forward.handle, methods=["POST"]),
             Route("/healthz", healthz),
@@ -90,6 +89,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
     app.state.settings = settings
     app.state.registry = registry
     app.state.cache = cache
+    app.state.forward = forward
     return app
 
 

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from forwardpass.errors import ForwardpassError, InternalError
+from forwardpass.server.reply import error_reply
 
 log = logging.getLogger("forwardpass.server")
 
@@ -18,12 +19,8 @@ _HTTP_CODES = {404: "ResourceNotFound", 405: "MethodNotAllowed"}
 
 
 def error_response(error: ForwardpassError) -> Response:
-    return Response(
-        orjson.dumps(error.body()),
-        status_code=error.status,
-        headers=error.headers,
-        media_type="application/json",
-    )
+    status, _, body = error_reply(error)
+    return Response(body, status_code=status, headers=error.headers, media_type="application/json")
 
 
 async def on_forwardpass_error(_request: Request, exc: Exception) -> Response:

@@ -35,12 +35,16 @@ class Formatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None:
             return super().formatTime(record, datefmt)
-        whole = int(record.created)
+        return self.stamp(record.created, record.msecs)
+
+    def stamp(self, created: float, msecs: float) -> str:
+        """The time as formatTime writes it by default."""
+        whole = int(created)
         second, text = self._second
         if second != whole:
-            text = time.strftime(_SECONDS, self.converter(record.created))
+            text = time.strftime(_SECONDS, self.converter(created))
             self._second = (whole, text)
-        return _MSECS % (text, record.msecs)
+        return _MSECS % (text, msecs)
 
 
 # A line waits at most this long in the buffer; a crash loses at most that much of the log.
@@ -80,6 +84,14 @@ class BufferedHandler(logging.StreamHandler):
         if record.levelno >= logging.WARNING or self._size >= _FLUSH_BYTES:
             self._write()
 
+    def append(self, line: str) -> None:
+        """A line formatted by the caller (RequestLog), below WARNING."""
+        with self.lock:  # type: ignore[union-attr]
+            self._lines.append(line)
+            self._size += len(line)
+            if self._size >= _FLUSH_BYTES:
+                self._write()
+
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
             self._write()
@@ -111,12 +123,58 @@ def _flush_every(handler: weakref.ref[BufferedHandler], interval: float) -> None
         del alive
 
 
+class RequestLog:
+    """A logger's INFO lines, one per prediction, at a microsecond each instead of eight.
+
+    Through the logging module a line costs a LogRecord, the dispatch to handlers and the
+    formatting. When the line would reach only the BufferedHandler that `configure`
+    installed (no other handler or filter on its way, INFO enabled), it is formatted here,
+    to the same text, and appended to that handler; otherwise it goes through `logger.info`.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.logger = logging.getLogger(name)
+        self._prefix = f" INFO {name} "
+
+    def info(self, message: str) -> None:
+        handler = _installed
+        if handler is None or not self._direct(handler):
+            self.logger.info("%s", message)
+            return
+        formatter = handler.formatter
+        assert isinstance(formatter, Formatter)
+        created = time.time()
+        stamp = formatter.stamp(created, int((created - int(created)) * 1000))
+        handler.append(stamp + self._prefix + message + handler.terminator)
+
+    def _direct(self, handler: BufferedHandler) -> bool:
+        if not self.logger.isEnabledFor(logging.INFO) or handler.level > logging.INFO:
+            return False
+        if handler.filters or not isinstance(handler.formatter, Formatter):
+            return False
+        node: logging.Logger | None = self.logger
+        while node is not None:
+            if node.filters:
+                return False
+            if node is logging.root:
+                return len(node.handlers) == 1 and node.handlers[0] is handler
+            if node.handlers or not node.propagate:
+                return False
+            node = node.parent
+        return False
+
+
+_installed: BufferedHandler | None = None
+
+
 def configure(level: str) -> None:
     """Log at `level` to stderr in FORMAT, without the record fields FORMAT never shows."""
     logging._srcfile = None  # no caller lookup: no frame walk per record
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
+    global _installed
     handler = BufferedHandler()
     handler.setFormatter(Formatter())
     logging.basicConfig(level=level.upper(), handlers=[handler])
+    _installed = handler

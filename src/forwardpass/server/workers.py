@@ -10,41 +10,21 @@ event loop. Metrics use prometheus-client's multiprocess mode (see server/metric
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import shutil
-import socket
 import tempfile
 from dataclasses import fields
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from forwardpass.server.app import configure_logging
 from forwardpass.server.metrics import MULTIPROCESS_DIR
+from forwardpass.server.protocol import ServerProtocol
 from forwardpass.settings import Settings, env_name
 
 # The stdlib loop: uvloop has been seen serving connections unfairly at saturation (a long
 # p99 tail) on the machines forwardpass is benchmarked on (the speed issue reports it).
 LOOP = "asyncio"
-
-
-class NoDelayProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP protocol with Nagle's algorithm off on every connection.
-
-    With workers, uvicorn binds the shared socket itself without naming the TCP protocol,
-    and asyncio then leaves TCP_NODELAY off on the connections it accepts: an answer's
-    headers and body go out as two writes, and the second waits for the client's delayed
-    ACK (about 40 ms a request, measured by bench/run.py before this).
-    """
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().connection_made(transport)
 
 
 def run(config: Settings, workers: int) -> None:
@@ -69,7 +49,7 @@ def run(config: Settings, workers: int) -> None:
             access_log=False,
             lifespan="on",
             loop=LOOP,
-            http=NoDelayProtocol,
+            http=ServerProtocol,
         )
     finally:
         if made:

@@ -1,0 +1,51 @@
+"""A prediction's HTTP answer as plain values: status, extra headers, JSON body.
+
+The forward route builds one `Reply` for every outcome, success or the contract's error;
+the ASGI way out (`ReplyResponse`) and the HTTP protocol's fast lane (server/protocol.py)
+each send it as they must, with the same headers.
+"""
+
+from __future__ import annotations
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from forwardpass.errors import ForwardpassError
+
+HeaderList = list[tuple[bytes, bytes]]
+Reply = tuple[int, HeaderList, bytes]
+
+
+def error_reply(error: ForwardpassError) -> Reply:
+    """The contract's error body and the error's own headers (Retry-After, ...)."""
+    extra = [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in error.headers.items()
+    ]
+    return error.status, extra, orjson.dumps(error.body())
+
+
+def reply_headers(extra: HeaderList, body: bytes) -> HeaderList:
+    """Every header of an answer with this JSON body."""
+    return [
+        *extra,
+        (b"content-length", str(len(body)).encode("latin-1")),
+        (b"content-type", b"application/json"),
+    ]
+
+
+class ReplyResponse:
+    """A `Reply` as an ASGI response: its two messages, without building and merging a
+    header list through Starlette's general Response constructor on every request."""
+
+    __slots__ = ("reply",)
+
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status, extra, body = self.reply
+        await send(
+            {"type": "http.response.start", "status": status, "headers": reply_headers(extra, body)}
+        )
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,200 @@
+"""The HTTP protocol's fast lane for predictions (server/protocol.py), over raw sockets.
+
+The other tests reach the lane through httpx; these send what a client library rarely
+does (pipelined requests, Expect: 100-continue, HTTP/1.0, a body cut short, an answer
+before the body is sent) and check that the lane behaves as the ASGI route, which takes
+a prediction pipelined behind another request on the same connection.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+
+from forwardpass.demo import EXAMPLE_ROWS
+from tests.support import wait_for
+
+Answer = tuple[int, dict[str, str], bytes]
+
+
+def request(d: dict[str, Any], body: bytes, *, token: str | None = None, extra: str = "") -> bytes:
+    path = urlsplit(d["url"]).path
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token or d['token']}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
+    )
+    return head.encode() + body
+
+
+def rows_body(*rows: dict[str, Any]) -> bytes:
+    return orjson.dumps({"rows": list(rows)})
+
+
+class Reader:
+    """HTTP/1.1 answers read off a socket, one at a time (Content-Length bodies only)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = b""
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError("the server closed the connection")
+        self.buffer += chunk
+
+    def answer(self) -> Answer:
+        while b"\r\n\r\n" not in self.buffer:
+            self._fill()
+        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in lines:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        while len(self.buffer) < length:
+            self._fill()
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        return int(status_line.split()[1]), headers, body
+
+    def closed(self) -> bool:
+        """True when the server closes the connection (and sends nothing more)."""
+        try:
+            self._fill()
+        except EOFError:
+            return True
+        return False
+
+
+def connect(d: dict[str, Any]) -> tuple[socket.socket, Reader]:
+    parts = urlsplit(d["url"])
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+    return sock, Reader(sock)
+
+
+def alone(d: dict[str, Any], row: dict[str, Any]) -> bytes:
+    answer = httpx.post(d["url"], content=rows_body(row), headers=auth_json(d))
+    assert answer.status_code == 200
+    return answer.content
+
+
+def auth_json(d: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {d['token']}", "Content-Type": "application/json"}
+
+
+def test_pipelined_requests_are_answered_in_order(served):
+    d = served["demo"]
+    health = b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n"
+    first, second, third = EXAMPLE_ROWS[:3]
+    sock, reader = connect(d)
+    with sock:
+        # One write: the first prediction takes the lane, the rest queue behind it.
+        sock.sendall(
+            request(d, rows_body(first))
+            + health
+            + request(d, rows_body(second))
+            + request(d, rows_body(third))
+        )
+        answers = [reader.answer() for _ in range(4)]
+    assert [status for status, _, _ in answers] == [200, 200, 200, 200]
+    assert orjson.loads(answers[1][2]) == {"status": "ok"}
+    assert [answers[0][2], answers[2][2], answers[3][2]] == [
+        alone(d, first),
+        alone(d, second),
+        alone(d, third),
+    ]
+
+
+def test_the_lane_and_the_asgi_route_answer_alike(served):
+    """The same requests, first on the lane, then pipelined so that the ASGI route takes
+    them: the same status, body and headers (but for the date and the timings)."""
+    d = served["demo"]
+    cases = [
+        request(d, rows_body(EXAMPLE_ROWS[0])),
+        request(d, b'{"rows": [{"Type": "animal"'),  # JsonParsingError
+        request(d, rows_body({"Type": "plant", "Sound": "x", "Size": 1.0})),  # BadData
+        request(d, rows_body(EXAMPLE_ROWS[0]), token="wrong"),  # InvalidTokenError
+    ]
+    for case in cases:
+        sock, reader = connect(d)
+        with sock:
+            sock.sendall(case + case)  # the second waits behind the first: the ASGI route
+            lane, asgi = reader.answer(), reader.answer()
+        assert lane[0] == asgi[0] and lane[2] == asgi[2], (lane, asgi)
+        varying = {"date", "server-timing"}
+        assert {k: v for k, v in lane[1].items() if k not in varying} == {
+            k: v for k, v in asgi[1].items() if k not in varying
+        }
+        assert ("server-timing" in lane[1]) == ("server-timing" in asgi[1]) == (lane[0] == 200)
+
+
+def test_expect_100_continue_is_answered_before_the_body_is_sent(served):
+    d = served["demo"]
+    body = rows_body(EXAMPLE_ROWS[1])
+    message = request(d, body, extra="Expect: 100-continue\r\n")
+    sock, reader = connect(d)
+    with sock:
+        sock.sendall(message[: -len(body)])
+        assert reader.answer()[0] == 100
+        sock.sendall(body)
+        status, _, answer = reader.answer()
+    assert status == 200 and answer == alone(d, EXAMPLE_ROWS[1])
+
+
+def test_an_http_1_0_request_is_answered_and_its_connection_closed(served):
+    d = served["demo"]
+    message = request(d, rows_body(EXAMPLE_ROWS[2])).replace(b"HTTP/1.1", b"HTTP/1.0", 1)
+    sock, reader = connect(d)
+    with sock:
+        sock.sendall(message)
+        status, headers, answer = reader.answer()
+        assert reader.closed()
+    assert status == 200 and headers["connection"] == "close"
+    assert answer == alone(d, EXAMPLE_ROWS[2])
+
+
+def test_an_answer_before_the_body_keeps_the_connection_for_the_next_request(served):
+    """A wrong token is refused as soon as the headers arrive; the body that follows is
+    skipped, and the connection serves the next request."""
+    d = served["demo"]
+    body = rows_body(*EXAMPLE_ROWS * 50)
+    refused = request(d, body, token="wrong")
+    sock, reader = connect(d)
+    with sock:
+        sock.sendall(refused[: -len(body)] + body[:100])
+        status, _, error = reader.answer()
+        assert status == 401 and orjson.loads(error)["errorCode"] == "InvalidTokenError"
+        sock.sendall(body[100:] + request(d, rows_body(EXAMPLE_ROWS[3])))
+        status, _, answer = reader.answer()
+    assert status == 200 and answer == alone(d, EXAMPLE_ROWS[3])
+
+
+def test_a_client_that_leaves_mid_body_is_logged_and_the_server_goes_on(served):
+    d = served["demo"]
+    body = rows_body(*EXAMPLE_ROWS)
+    sock, _ = connect(d)
+    with sock:
+        sock.sendall(request(d, body)[:-10])
+        time.sleep(0.2)  # the lane is waiting for the rest
+    line = f"forward deployment={d['id']} status=499"
+    wait_for(lambda: line in served["server"].logs())
+    alone(d, EXAMPLE_ROWS[0])  # still serving: alone() asserts a 200
+
+
+def test_a_chunked_body_is_read_whole(served):
+    d = served["demo"]
+    body = rows_body(*EXAMPLE_ROWS)
+    head = request(d, b"")[: -len(b"Content-Length: 0\r\n\r\n")]
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:7], body[7:]))
+    sock, reader = connect(d)
+    with sock:
+        sock.sendall(head + b"Transfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n")
+        status, _, answer = reader.answer()
+    expected = httpx.post(d["url"], content=body, headers=auth_json(d)).content
+    assert status == 200 and answer == expected
