@@ -2,8 +2,10 @@
 
 Builds the benchmark's model and deployment, starts the app's lifespan in this process and
 runs CONNS coroutine clients that each send one request after another straight into the
-ASGI app, for SECONDS. What it prints is the app's share of a request (route, batcher,
-model thread); uvicorn and the socket come on top (the HTTP floor in RESULTS.md).
+ASGI app, for SECONDS. What it prints is the app's share of a request through its ASGI
+route (Starlette's router, the forward route, the batcher, the model thread); `forwardpass
+serve` takes predictions on its protocol's lane instead (server/protocol.py), which skips
+the router, and the socket comes on top.
 Pin it to one core, as the servers are pinned in bench/run.py:
 
     taskset -c 0 python -m bench.inprocess --rows 1 --conns 64 --seconds 5

@@ -299,6 +299,22 @@ def start_floor(procs: Processes, work: Workload) -> System:
     )
 
 
+def start_protocol_floor(procs: Processes, work: Workload) -> System:
+    port = free_port()
+    args = [PYTHON, str(HERE / "protocol_floor.py"), str(port)]
+    process = procs.start("protocol-floor", pinned(args))
+    url = f"http://127.0.0.1:{port}/"
+    wait_http(url, process, procs.logs / "protocol-floor.log")
+    return System(
+        "protocol-floor",
+        "asyncio protocol on httptools, constant answer (HTTP floor below ASGI)",
+        url,
+        encode=rows_body,
+        decode=rows_answer,
+        checked=False,
+    )
+
+
 def start_minimal(procs: Processes, work: Workload) -> System:
     port = free_port()
     env = {**os.environ, "BENCH_MODEL": str(work.model), "BENCH_OUTPUT": "Weight"}
@@ -599,7 +615,7 @@ def workdir(keep: bool) -> Iterator[Path]:
             shutil.rmtree(path, ignore_errors=True)
 
 
-ALL = ("floor", "minimal", "forwardpass", "forwardpass-all", "mlserver")
+ALL = ("floor", "protocol-floor", "minimal", "forwardpass", "forwardpass-all", "mlserver")
 
 
 def main() -> None:
@@ -646,6 +662,7 @@ def main() -> None:
         made = functools.cache(lambda: forwardpass_deployment(work))
         starters: dict[str, Callable[[], System]] = {
             "floor": lambda: start_floor(procs, work),
+            "protocol-floor": lambda: start_protocol_floor(procs, work),
             "minimal": lambda: start_minimal(procs, work),
             "forwardpass": lambda: start_forwardpass(procs, made(), all_cores=False, workers=None),
             "forwardpass-all": lambda: start_forwardpass(
