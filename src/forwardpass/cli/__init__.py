@@ -73,7 +73,12 @@ def serve(
 ) -> None:
     """Serve every deployment in the registry."""
     config = common.settings(
-        host=host, port=port, data_dir=data_dir, database_url=database_url, workers=workers
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        database_url=database_url,
+        workers=workers,
+        as_json=False,
     )
     count = config.worker_count(usable_cores())
     with common.registry(config, as_json=False) as registry:
@@ -120,7 +125,9 @@ def demo(
 
     demo_model: Any = demo_image if image else tabular
     rows = demo_image.example_rows() if image else None
-    config = common.settings(host=host, port=port, data_dir=data_dir, database_url=database_url)
+    config = common.settings(
+        host=host, port=port, data_dir=data_dir, database_url=database_url, as_json=json
+    )
     with common.registry(config, as_json=json) as registry:
         version = registry.add_model(demo_model.model().SerializeToString(), demo_model.MODEL_NAME)
         existing = [d for d in registry.deployments() if d.name == demo_model.DEPLOYMENT_NAME]

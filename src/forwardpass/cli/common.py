@@ -36,11 +36,12 @@ out = Console(width=None if sys.stdout.isatty() else 240)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 240)
 
 
-def settings(**given: Any) -> Settings:
+def settings(*, as_json: bool, **given: Any) -> Settings:
+    """The command's settings; a bad one fails as every error of the command does."""
     try:
         return Settings.load(**given)
     except ValueError as exc:
-        fail(str(exc), "BadSetting", as_json=False)
+        fail(str(exc), "BadSetting", as_json=as_json)
         raise  # unreachable: fail exits
 
 
@@ -71,7 +72,7 @@ def opened(
     data_dir: Path | None, database_url: str | None, *, as_json: bool
 ) -> Iterator[tuple[Settings, Registry]]:
     """The settings of a registry command and its registry, opened as `registry` does."""
-    config = settings(data_dir=data_dir, database_url=database_url)
+    config = settings(data_dir=data_dir, database_url=database_url, as_json=as_json)
     with registry(config, as_json=as_json) as found:
         yield config, found
 

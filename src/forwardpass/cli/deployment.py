@@ -38,14 +38,20 @@ def described(deployment: Deployment, config: Settings, token: str | None = None
     return data
 
 
+def limits_text(own: dict[str, Any], effective: dict[str, Any]) -> str:
+    """The limits a deployment runs under, each marked "(plan)" unless it is its own."""
+    shown: dict[str, Any] = dict(effective)
+    if not shown["rate"]:
+        # A rate of 0 is no rate limit, so a burst above it means nothing.
+        shown["rate"] = "no limit"
+        del shown["burst"]
+    return ", ".join(f"{k} {v}{'' if own[k] is not None else ' (plan)'}" for k, v in shown.items())
+
+
 def _print(data: dict[str, Any]) -> None:
     hidden = ("api_names", "limits", "effective_limits", "usage")
     text = {k: v for k, v in data.items() if k not in hidden}
-    own = data["limits"]
-    text["limits"] = ", ".join(
-        f"{k} {v}{'' if own[k] is not None else ' (plan)'}"
-        for k, v in data["effective_limits"].items()
-    )
+    text["limits"] = limits_text(data["limits"], data["effective_limits"])
     if "usage" in data:
         u = data["usage"]
         errors = ", ".join(f"{k} {v}" for k, v in u["errors"].items()) or "none"

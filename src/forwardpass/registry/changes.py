@@ -12,8 +12,10 @@ from typing import Any
 from forwardpass.errors import BadData
 from forwardpass.limits.plan import LimitOverrides
 from forwardpass.registry import compat, names
+from forwardpass.registry.deployments import check_transformation
+from forwardpass.registry.records import Deployment
 from forwardpass.registry.schema import MAX_BIG_INTEGER, MAX_INTEGER
-from forwardpass.registry.service import Deployment, Registry, check_transformation
+from forwardpass.registry.service import Registry
 
 _STATUSES = {"enabled": True, "disabled": False}
 # Each limit's type and the largest value its column holds (rate is a float).

@@ -13,7 +13,7 @@ from forwardpass.errors import BadData, IncompatibleModel
 from forwardpass.signature import Feature, Signature
 
 if TYPE_CHECKING:
-    from forwardpass.registry.service import Deployment, ModelVersion
+    from forwardpass.registry.records import Deployment, ModelVersion
 
 
 def require_fit(deployment: Deployment, target: ModelVersion) -> None:
