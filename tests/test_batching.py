@@ -1,31 +1,30 @@
 """The batcher, driven by hand around a real ONNX Runtime model (the demo forest).
 
-A one-thread executor held busy makes the batch boundaries certain: requests submitted
-while it is held queue up and then run as one merged model call.
+The model behind a gate makes the batch boundaries certain: a first request holds the
+model thread; requests submitted meanwhile queue up and then run as one batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from forwardpass.batching import Batcher, Feeds, Outputs
-from forwardpass.errors import BadData, Overloaded
+from forwardpass.errors import BadData, JsonPropertyTypeMismatch, Overloaded
+from forwardpass.rows import Interface
 from forwardpass.runtime import Model
 from forwardpass.timing import Timing
+from tests.support import wait_for
 
 
-def feeds(size: float, dtype: type = np.float32) -> Feeds:
-    return {
-        "Type": np.array([["animal"]], dtype=object),
-        "Sound": np.array([["woof"]], dtype=object),
-        "Size": np.array([[size]], dtype=dtype),
-    }
+def row(size: Any) -> dict[str, Any]:
+    return {"Type": "animal", "Sound": "woof", "Size": size}
 
 
 class Held:
@@ -47,61 +46,138 @@ def model(model_files: dict[str, Path]) -> Model:
     return Model(model_files["demo"], threads=1)
 
 
-def test_a_bad_request_in_a_merged_batch_fails_alone(model: Model) -> None:
+def interface(model: Model, api_names: dict[str, dict[str, str]] | None = None) -> Interface:
+    return Interface(model.signature, model.inputs, model.outputs, api_names)
+
+
+def alone(model: Model, api: Interface, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The answer rows of `rows` decoded, run and encoded on their own, without a batcher."""
+    return api.encode(model.run(api.decode(rows)), len(rows))
+
+
+def model_threads(name: str) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == f"forwardpass-model-{name}"]
+
+
+async def batched(held: Held, batcher: Batcher, jobs: list[Awaitable[Any]]) -> list[Any]:
+    """Run `jobs` as one batch behind a first request that holds the model, then release."""
+    api = interface(held.model)
+    first = asyncio.ensure_future(batcher.submit(api, [row(0.8)]))
+    await asyncio.sleep(0.05)  # the first runs alone and holds the model
+    rest = [asyncio.ensure_future(job) for job in jobs]
+    await asyncio.sleep(0.05)
+    assert batcher.depth == len(jobs)
+    held.gate.set()
+    await first
+    return await asyncio.gather(*rest, return_exceptions=True)
+
+
+def test_a_bad_row_fails_only_its_request_with_its_own_row_index(model: Model) -> None:
     held = Held(model)
+    api = interface(model)
+    requests = [[row(0.1 * (i + 1)) for _ in range(1 + i % 3)] for i in range(24)]
+    requests[13] = [row(1.0), row(2.0), row("big"), row(3.0)]
+
+    async def scenario() -> list[Any]:
+        batcher = Batcher(held.run)
+        try:
+            return await batched(held, batcher, [batcher.submit(api, r) for r in requests])
+        finally:
+            batcher.close()
+
+    results = asyncio.run(scenario())
+    assert held.calls == [1, sum(map(len, requests)) - 4], "one merged call for the good ones"
+    bad = results[13]
+    assert isinstance(bad, JsonPropertyTypeMismatch)
+    # the index within its own request, not within the batch's 30-odd rows
+    assert bad.message.startswith("row 2, feature 'Size':"), bad.message
+    for i, (result, rows) in enumerate(zip(results, requests, strict=True)):
+        if i != 13:
+            assert result == alone(model, api, rows)
+
+
+def test_a_request_the_model_refuses_fails_alone(model: Model) -> None:
+    held = Held(model)
+    api = interface(model)
     observed: list[tuple[int, int]] = []
 
-    async def scenario() -> list[Outputs | BaseException]:
-        with ThreadPoolExecutor(max_workers=1) as executor:
-            batcher = Batcher(held.run, executor, observe=lambda r, q: observed.append((r, q)))
-            first = asyncio.ensure_future(batcher.submit(feeds(0.8), 1))
-            await asyncio.sleep(0.05)  # the first runs alone and holds the model
+    def given(size: float, dtype: type = np.float32) -> Feeds:
+        feeds = api.decode([row(size)])
+        feeds["Size"] = feeds["Size"].astype(dtype)
+        return feeds
+
+    async def scenario() -> list[Any]:
+        batcher = Batcher(held.run, observe=lambda r, q: observed.append((r, q)))
+        try:
             # float64 where the graph takes float32: ORT refuses the whole merged call
-            rest = [
-                asyncio.ensure_future(batcher.submit(feeds(size, dtype), 1))
+            jobs = [
+                batcher.submit(api, [row(size)], feeds=given(size, dtype))
                 for size, dtype in ((0.5, np.float32), (1.0, np.float64), (4.0, np.float32))
             ]
-            await asyncio.sleep(0.05)
-            assert batcher.depth == 3
-            held.gate.set()
-            return await asyncio.gather(first, *rest, return_exceptions=True)
+            return await batched(held, batcher, jobs)
+        finally:
+            batcher.close()
 
     results = asyncio.run(scenario())
     assert held.calls[:2] == [1, 3], "the three waiting requests ran as one merged call"
     assert observed[:2] == [(1, 0), (3, 0)]
-    good, bad = [results[0], results[1], results[3]], results[2]
-    assert isinstance(bad, BadData)
-    for result, size in zip(good, (0.8, 0.5, 4.0), strict=True):
-        assert not isinstance(result, BaseException), result
-        alone = model.run(feeds(size))
-        np.testing.assert_allclose(result["variable"], alone["variable"], rtol=1e-6)
+    assert isinstance(results[1], BadData)
+    assert results[0] == alone(model, api, [row(0.5)])
+    assert results[2] == alone(model, api, [row(4.0)])
 
 
-def test_outputs_are_split_back_in_order_and_timed(model: Model) -> None:
+def test_deployments_sharing_a_batch_get_their_own_names(model: Model) -> None:
     held = Held(model)
+    plain = interface(model)
+    renamed = interface(
+        model, {"inputs": {"Size": "size", "Type": "kind"}, "outputs": {"Weight": "kg"}}
+    )
+
+    def rename(r: dict[str, Any]) -> dict[str, Any]:
+        return {"kind": r["Type"], "Sound": r["Sound"], "size": r["Size"]}
+
+    requests = [
+        (plain, [row(0.3 * i + 0.1)]) if i % 2 else (renamed, [rename(row(0.3 * i + 0.1))] * 2)
+        for i in range(10)
+    ]
+
+    async def scenario() -> list[Any]:
+        batcher = Batcher(held.run)
+        try:
+            return await batched(held, batcher, [batcher.submit(a, r) for a, r in requests])
+        finally:
+            batcher.close()
+
+    results = asyncio.run(scenario())
+    assert held.calls == [1, 15], "both deployments' requests ran in one model call"
+    for result, (api, rows) in zip(results, requests, strict=True):
+        assert result == alone(model, api, rows)
+        assert set(result[0]) == ({"Weight"} if api is plain else {"kg"})
+
+
+def test_answers_are_split_back_in_order_and_timed(model: Model) -> None:
+    held = Held(model)
+    api = interface(model)
     sizes = [0.3, 0.9, 2.5, 40.0, 5.0]
 
-    async def scenario() -> tuple[list[Outputs], list[Timing]]:
-        with ThreadPoolExecutor(max_workers=1) as executor:
-            # the only thread is taken until the gate opens: all five requests queue
-            executor.submit(held.gate.wait, 30)
-            batcher = Batcher(held.run, executor)
-            timings = [Timing() for _ in sizes]
-            jobs = [
-                asyncio.ensure_future(batcher.submit(feeds(s), 1, t))
-                for s, t in zip(sizes, timings, strict=True)
-            ]
-            await asyncio.sleep(0.05)
-            held.gate.set()
-            return list(await asyncio.gather(*jobs)), timings
+    async def scenario() -> tuple[list[Any], list[Timing]]:
+        batcher = Batcher(held.run)
+        timings = [Timing() for _ in sizes]
+        try:
+            jobs = [batcher.submit(api, [row(s)], t) for s, t in zip(sizes, timings, strict=True)]
+            return await batched(held, batcher, jobs), timings
+        finally:
+            batcher.close()
 
     results, timings = asyncio.run(scenario())
-    # all five queued while the model's thread was taken: one call
-    assert held.calls == [5]
+    assert held.calls == [1, 5]
     for result, size in zip(results, sizes, strict=True):
-        np.testing.assert_allclose(result["variable"], model.run(feeds(size))["variable"])
+        assert result == alone(model, api, [row(size)])
     assert [t.batch_rows for t in timings] == [5] * 5
-    assert all(t.infer > 0 and t.queue >= 0 for t in timings)
+    # the batch's one decode, model call and encode, counted for each of its requests
+    assert len({(t.decode, t.infer, t.encode) for t in timings}) == 1
+    assert all(t.decode > 0 and t.infer > 0 and t.encode > 0 for t in timings)
+    assert all(t.queue > 0.04 for t in timings), "they waited behind the held request"
 
 
 def test_a_failing_metrics_hook_never_fails_a_prediction(
@@ -110,44 +186,62 @@ def test_a_failing_metrics_hook_never_fails_a_prediction(
     def broken(_rows: int, _queued: int) -> None:
         raise RuntimeError("metrics are down")
 
-    async def scenario() -> list[Outputs]:
-        with ThreadPoolExecutor(max_workers=1) as executor:
-            batcher = Batcher(model.run, executor, observe=broken)
-            first = await batcher.submit(feeds(0.8), 1)
-            second = await batcher.submit(feeds(0.5), 1)  # the batcher is not stuck
+    api = interface(model)
+
+    async def scenario() -> list[Any]:
+        batcher = Batcher(model.run, observe=broken)
+        try:
+            first = await batcher.submit(api, [row(0.8)])
+            second = await batcher.submit(api, [row(0.5)])  # the batcher is not stuck
             return [first, second]
+        finally:
+            batcher.close()
 
     results = asyncio.run(scenario())
-    for result, size in zip(results, (0.8, 0.5), strict=True):
-        np.testing.assert_allclose(result["variable"], model.run(feeds(size))["variable"])
+    assert results == [alone(model, api, [row(0.8)]), alone(model, api, [row(0.5)])]
     assert "the batch observer failed" in caplog.text
 
 
-def test_a_full_queue_refuses_at_once_and_frees_as_it_drains() -> None:
-    release = threading.Event()
-
-    def run(feeds: Feeds) -> Outputs:
-        release.wait(5)
-        return {"y": feeds["x"] * 2}
+def test_a_full_queue_refuses_at_once_and_frees_as_it_drains(model: Model) -> None:
+    held = Held(model)
+    api = interface(model)
 
     async def scenario() -> None:
-        with ThreadPoolExecutor(1) as executor:
-            batcher = Batcher(run, executor, max_rows=100, max_queue_rows=10)
+        batcher = Batcher(held.run, max_rows=100, max_queue_rows=10)
 
-            def submit(rows: int) -> asyncio.Task[Outputs]:
-                feeds = {"x": np.ones((rows, 1), np.float32)}
-                return asyncio.ensure_future(batcher.submit(feeds, rows))
+        def submit(rows: int) -> asyncio.Future[list[dict[str, Any]]]:
+            return asyncio.ensure_future(batcher.submit(api, [row(1.0)] * rows))
 
+        try:
             running = submit(50)  # more than the bound, but nothing waits: it runs
             await asyncio.sleep(0.05)
             waiting = [submit(4), submit(6)]  # 10 rows wait
             await asyncio.sleep(0)
             with pytest.raises(Overloaded) as refused:
-                await batcher.submit({"x": np.ones((1, 1), np.float32)}, 1)
+                await batcher.submit(api, [row(1.0)])
             assert refused.value.headers == {"Retry-After": "1"}
-            release.set()
-            assert (await running)["y"].shape == (50, 1)
-            assert [len((await w)["y"]) for w in waiting] == [4, 6]
-            assert (await submit(10))["y"].shape == (10, 1)  # drained: room again
+            held.gate.set()
+            assert len(await running) == 50
+            assert [len(await w) for w in waiting] == [4, 6]
+            assert len(await submit(10)) == 10  # drained: room again
+        finally:
+            batcher.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_model_thread_ends_on_close_and_a_late_request_still_runs(model: Model) -> None:
+    api = interface(model)
+
+    async def scenario() -> None:
+        batcher = Batcher(model.run, name="closing")
+        assert model_threads("closing") == [], "no thread before the first request"
+        assert await batcher.submit(api, [row(0.8)]) == alone(model, api, [row(0.8)])
+        assert len(model_threads("closing")) == 1
+        batcher.close()
+        await asyncio.to_thread(wait_for, lambda: model_threads("closing") == [])
+        # a request that read its deployment before a model swap reaches the closed batcher
+        assert await batcher.submit(api, [row(0.5)]) == alone(model, api, [row(0.5)])
+        await asyncio.to_thread(wait_for, lambda: model_threads("closing") == [])
 
     asyncio.run(scenario())

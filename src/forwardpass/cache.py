@@ -3,6 +3,13 @@
 The prediction path reads only this cache. A background task asks the registry for its
 change counter every `refresh_seconds`, and reloads what changed: a disable, a rotated token,
 a deleted deployment or a new model version reach every process within a second.
+
+Each model version in memory has one `Batcher`, with its model thread, shared by every
+deployment of that version; each deployment has its own `Interface` (its API names and
+image options). `Live.predict` hands a request's rows to the batcher, which decodes, runs
+and encodes them per batch in the model thread. When a refresh drops a model version its
+batcher is closed, and its thread ends once the requests still queued are answered;
+`close` does that for every model, at shutdown.
 """
 
 from __future__ import annotations
@@ -12,7 +19,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +26,7 @@ from forwardpass.batching import Batcher
 from forwardpass.codecs import ImageOptions
 from forwardpass.limits.plan import Limits
 from forwardpass.registry import Deployment, Registry
-from forwardpass.rows import Interface
+from forwardpass.rows import Interface, require_list
 from forwardpass.runtime import Model, default_threads
 from forwardpass.settings import Settings
 from forwardpass.timing import Timing
@@ -51,24 +57,19 @@ class Live:
 
     async def predict(self, rows: Any, timing: Timing | None = None) -> list[dict[str, Any]]:
         """Predictions for `rows`; `timing` (started by the caller) gets each phase's time."""
-        assert self.interface is not None and self.batcher is not None
-        if self.interface.decodes_images:
+        interface, batcher = self.interface, self.batcher
+        assert interface is not None and batcher is not None
+        feeds = None
+        if interface.decodes_images:
             # Off the event loop: the codec waits there for its pool to decode the images.
-            feeds = await asyncio.to_thread(self.interface.decode, rows)
+            feeds = await asyncio.to_thread(interface.decode, rows)
         else:
-            feeds = self.interface.decode(rows)
-        count = len(rows)
+            require_list(rows)  # the rest of decoding is done per batch, in the model thread
         if timing is not None:
             timing.decode = time.perf_counter() - timing.started
-        if count == 0:
+        if not rows:
             return []
-        outputs = await self.batcher.submit(feeds, count, timing)
-        if timing is None:
-            return self.interface.encode(outputs, count)
-        encoding = time.perf_counter()
-        answer = self.interface.encode(outputs, count)
-        timing.encode = time.perf_counter() - encoding
-        return answer
+        return await batcher.submit(interface, rows, timing, feeds=feeds)
 
 
 class DeploymentCache:
@@ -76,13 +77,11 @@ class DeploymentCache:
         self,
         registry: Registry,
         settings: Settings,
-        executor: Executor,
         observe_batch: Callable[[str], Callable[[int, int], None]] | None = None,
     ) -> None:
         """`observe_batch(model_sha256)` gives the batcher hook of a model, for metrics."""
         self.registry = registry
         self.settings = settings
-        self.executor = executor
         self.observe_batch = observe_batch
         self._live: dict[str, Live] = {}
         self._models: dict[str, Loaded] = {}
@@ -122,6 +121,9 @@ class DeploymentCache:
                     live[deployment.id] = current
         self._live = live
         in_use = {d.sha256 for d in live.values() if d.interface is not None}
+        for sha, dropped in self._models.items():
+            if sha not in in_use:
+                dropped.batcher.close()
         self._models = {sha: m for sha, m in self._models.items() if sha in in_use}
         self._generation = generation
         self.ready = True
@@ -162,13 +164,18 @@ class DeploymentCache:
             observe = self.observe_batch(sha256) if self.observe_batch else None
             batcher = Batcher(
                 model.run,
-                self.executor,
                 max_rows=self.settings.max_batch_rows,
                 max_queue_rows=self.settings.max_queue_rows,
                 observe=observe,
+                name=sha256[:12],
             )
             loaded = self._models[sha256] = Loaded(model, batcher)
         return loaded
+
+    def close(self) -> None:
+        """Let every model's thread end once its queued requests are answered (at shutdown)."""
+        for loaded in list(self._models.values()):
+            loaded.batcher.close()
 
     async def keep_fresh(self) -> None:
         """Refresh forever; a registry that cannot be reached leaves the cache as it was."""

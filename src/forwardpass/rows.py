@@ -20,6 +20,13 @@ from forwardpass.errors import FeatureNotFound, JsonPropertyTypeMismatch, at
 from forwardpass.graph import Tensor
 
 
+def require_list(rows: Any) -> list[Any]:
+    """`rows` if it is a list; the contract's error for the "rows" of a body otherwise."""
+    if type(rows) is not list:
+        raise JsonPropertyTypeMismatch(f'"rows" must be a list, got {json_type(rows)}')
+    return rows
+
+
 @dataclass(frozen=True)
 class Field:
     """A feature as the API sees it: the name clients use and the codec of its type."""
@@ -90,8 +97,7 @@ class Interface:
 
     def decode(self, rows: Any) -> dict[str, np.ndarray]:
         """Feeds for the model from a list of row objects; raises on the first faulty value."""
-        if type(rows) is not list:
-            raise JsonPropertyTypeMismatch(f'"rows" must be a list, got {json_type(rows)}')
+        require_list(rows)
         for index, row in enumerate(rows):
             if type(row) is not dict:
                 raise JsonPropertyTypeMismatch(

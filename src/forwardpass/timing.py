@@ -1,9 +1,12 @@
 """Where one prediction's time went, for its `Server-Timing` header and the metrics.
 
 The route starts a `Timing` when the request arrives; the deployment and the batcher write
-the phases into it as they pass: decode (body, JSON, rows to columns), queue (waiting for
-the model), infer (the ONNX Runtime call of the batch it ran in) and encode (outputs to
-JSON). A plain object with slots: one per request, no dict, no lock.
+the phases into it as they pass: decode (body and JSON in the route, then the decode call
+of the batch it ran in: rows to columns), queue (waiting for the model thread), infer (the
+ONNX Runtime call of its batch) and encode (the encode call of its batch, then the answer's
+JSON in the route). A batch's calls count in full for each request in it. A plain object
+with slots: one per request, no dict, no lock; the model thread writes it only while the
+request waits for its answer.
 """
 
 from __future__ import annotations

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import os
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -29,11 +27,8 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
     """Build the server. The registry is opened from the settings unless one is given."""
     registry = registry or Registry.open(settings)
     registry.admin.ensure(settings.admin_token)
-    executor = ThreadPoolExecutor(
-        max_workers=max(2, os.cpu_count() or 1), thread_name_prefix="forwardpass-model"
-    )
     cache = DeploymentCache(
-        registry, settings, executor, observe_batch=lambda sha: metrics.batch_observer(sha[:12])
+        registry, settings, observe_batch=lambda sha: metrics.batch_observer(sha[:12])
     )
     guard = Guard(settings, registry, cache)
 
@@ -55,7 +50,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await guard.close()
-            executor.shutdown(wait=False, cancel_futures=True)
+            cache.close()
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})

@@ -1,0 +1,204 @@
+"""One batch of requests through a model: decoded per interface, run once, encoded per
+interface, each request's error confined to that request.
+
+The requests of a batch may come from several deployments of one model version; each
+deployment has its own `Interface` (its API names, its image options). The rows of all
+requests that share an interface are decoded in one `Interface.decode` call, the feeds of
+every interface are concatenated for one model call (same model, same tensor names), and
+each interface's outputs are encoded in one `Interface.encode` call, then sliced back per
+request. For a small request most of decoding and encoding is a fixed cost per call, which
+a batch pays once.
+
+A bad row fails only its request, with the error it would get alone: when a merged decode
+fails, each request of it is decoded alone (a row index in the message is then the one
+within its own request); when the model call or an encode fails, each request is run or
+encoded alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from forwardpass.timing import Timing
+
+Feeds = dict[str, np.ndarray]
+Outputs = dict[str, np.ndarray]
+Rows = list[dict[str, Any]]
+
+
+class Interface(Protocol):
+    """What a batch needs of `forwardpass.rows.Interface`."""
+
+    def decode(self, rows: Any) -> Feeds: ...
+
+    def encode(self, outputs: Mapping[str, np.ndarray], count: int) -> Rows: ...
+
+
+@dataclass(eq=False, slots=True)
+class Job:
+    """One request waiting for its batch; `run_batch` sets its `result`."""
+
+    interface: Interface
+    rows: list[Any]
+    count: int
+    future: asyncio.Future[Rows]
+    timing: Timing | None
+    feeds: Feeds | None  # given when the request decoded its rows itself (images)
+    queued: float = field(default_factory=time.perf_counter)
+    result: Rows | BaseException | None = None
+
+
+@dataclass(eq=False, slots=True)
+class _Part:
+    """Requests of one interface whose rows are one run of the batch's feeds."""
+
+    interface: Interface
+    jobs: list[Job]
+    feeds: Feeds
+    rows: int
+
+
+def run_batch(batch: list[Job], model: Callable[[Feeds], Outputs]) -> None:
+    """Each job's answer rows, or the error of its own request, into `job.result`."""
+    started = time.perf_counter()
+    groups: dict[int, list[Job]] = {}
+    for job in batch:
+        if job.timing is not None:
+            job.timing.queue += started - job.queued
+        groups.setdefault(id(job.interface), []).append(job)
+    parts = [part for jobs in groups.values() for part in _decode(jobs)]
+    if not parts:
+        return
+    jobs = [job for part in parts for job in part.jobs]
+    rows = sum(part.rows for part in parts)
+    try:
+        feeds = parts[0].feeds if len(parts) == 1 else _concatenate([p.feeds for p in parts])
+        outputs = _call(model, jobs, feeds, rows)
+    except Exception as exc:
+        if len(jobs) == 1:
+            jobs[0].result = exc
+            return
+        for part in parts:
+            for single in _split(part):
+                _alone(model, single)
+        return
+    offset = 0
+    for part in parts:
+        _encode(part, outputs if len(parts) == 1 else _slice(outputs, offset, part.rows))
+        offset += part.rows
+
+
+def _alone(model: Callable[[Feeds], Outputs], part: _Part) -> None:
+    """One request's model call and encoding, after its batch's call failed."""
+    try:
+        outputs = _call(model, part.jobs, part.feeds, part.rows)
+    except Exception as exc:
+        part.jobs[0].result = exc
+        return
+    _encode(part, outputs)
+
+
+def _call(model: Callable[[Feeds], Outputs], jobs: list[Job], feeds: Feeds, rows: int) -> Outputs:
+    """One model call, its duration written to each job's timing."""
+    started = time.perf_counter()
+    try:
+        return model(feeds)
+    finally:
+        elapsed = time.perf_counter() - started
+        for job in jobs:
+            if job.timing is not None:
+                job.timing.infer += elapsed
+                job.timing.batch_rows = rows
+
+
+def _decode(jobs: list[Job]) -> list[_Part]:
+    """The feeds of one interface's jobs: one decode call for all of them, or if that fails,
+    one per job, so that a bad row fails only its own request, with its own row index."""
+    interface = jobs[0].interface
+    if len(jobs) > 1:
+        started = time.perf_counter()
+        try:
+            if jobs[0].feeds is None:
+                feeds = interface.decode([row for job in jobs for row in job.rows])
+            else:
+                feeds = _concatenate([job.feeds for job in jobs if job.feeds is not None])
+        except Exception:
+            feeds = None
+        _add_decode(jobs, time.perf_counter() - started)
+        if feeds is not None:
+            return [_Part(interface, jobs, feeds, sum(job.count for job in jobs))]
+    parts = []
+    for job in jobs:
+        started = time.perf_counter()
+        try:
+            own = job.feeds if job.feeds is not None else interface.decode(job.rows)
+            parts.append(_Part(interface, [job], own, job.count))
+        except Exception as exc:
+            job.result = exc
+        _add_decode([job], time.perf_counter() - started)
+    return parts
+
+
+def _encode(part: _Part, outputs: Outputs) -> None:
+    """Each job's answer rows from its part's outputs: one encode call, or if that fails,
+    one per job."""
+    started = time.perf_counter()
+    jobs, interface = part.jobs, part.interface
+    try:
+        answer = interface.encode(outputs, part.rows)
+    except Exception as exc:
+        if len(jobs) == 1:
+            jobs[0].result = exc
+        else:
+            offset = 0
+            for job in jobs:
+                try:
+                    job.result = interface.encode(_slice(outputs, offset, job.count), job.count)
+                except Exception as own:
+                    job.result = own
+                offset += job.count
+    else:
+        if len(jobs) == 1:
+            jobs[0].result = answer
+        else:
+            offset = 0
+            for job in jobs:
+                job.result = answer[offset : offset + job.count]
+                offset += job.count
+    elapsed = time.perf_counter() - started
+    for job in jobs:
+        if job.timing is not None:
+            job.timing.encode += elapsed
+
+
+def _add_decode(jobs: list[Job], seconds: float) -> None:
+    for job in jobs:
+        if job.timing is not None:
+            job.timing.decode += seconds
+
+
+def _split(part: _Part) -> list[_Part]:
+    """One part per job, each with its own rows of the part's feeds."""
+    if len(part.jobs) == 1:
+        return [part]
+    singles, offset = [], 0
+    for job in part.jobs:
+        # Feeds a request brought are its own as given, before the merge cast them.
+        own = job.feeds if job.feeds is not None else _slice(part.feeds, offset, job.count)
+        singles.append(_Part(part.interface, [job], own, job.count))
+        offset += job.count
+    return singles
+
+
+def _slice(arrays: dict[str, np.ndarray], offset: int, rows: int) -> dict[str, np.ndarray]:
+    return {name: array[offset : offset + rows] for name, array in arrays.items()}
+
+
+def _concatenate(feeds: list[Feeds]) -> Feeds:
+    return {name: np.concatenate([f[name] for f in feeds]) for name in feeds[0]}
