@@ -6,7 +6,9 @@ import re
 from typing import Any
 
 import httpx
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 
+from forwardpass.server import metrics as server_metrics
 from tests.support import bearer
 
 ROW = {"Type": "animal", "Sound": "woof", "Size": 0.8}
@@ -82,3 +84,48 @@ def test_readyz_once_the_deployments_are_loaded(served: dict[str, Any]) -> None:
     answer = httpx.get(f"{served['server'].base}/readyz")
     assert answer.status_code == 200
     assert answer.json() == {"status": "ready"}
+
+
+def test_requests_counted_in_bulk_read_as_observed_one_by_one():
+    """Requests are tallied on the event loop and added to the series in bulk; the
+    exposition must be what prometheus-client gives for the same requests one by one."""
+    reference = CollectorRegistry()
+    latency = Histogram(
+        "ref_seconds",
+        "",
+        ["deployment"],
+        buckets=server_metrics.LATENCY_BUCKETS,
+        registry=reference,
+    )
+    requests = Counter("ref_requests", "", ["deployment", "status"], registry=reference)
+    deployment = "tally-test"
+    # each bound, just above it, zero and past the last bound
+    bounds = server_metrics.LATENCY_BUCKETS
+    seconds = [0.0, 7.0, *bounds, *(bound * 1.0001 for bound in bounds)]
+    for n, value in enumerate(seconds):
+        status = 200 if n % 3 else 400
+        server_metrics.observe_request(deployment, status, 2, value)
+        latency.labels(deployment).observe(value)
+        requests.labels(deployment, str(status)).inc()
+    server_metrics.flush()
+
+    def samples(family_name: str, registry: CollectorRegistry) -> dict[str, float]:
+        return {
+            f"{s.name.rsplit('_', 1)[-1]} {sorted(s.labels.items())}": s.value
+            for family in registry.collect()
+            if family.name == family_name
+            for s in family.samples
+            if s.labels.get("deployment") == deployment and not s.name.endswith("_created")
+        }
+
+    ours = samples("forwardpass_request_seconds", REGISTRY)
+    assert len(ours) == len(bounds) + 3  # the buckets, +Inf, count and sum
+    assert ours == samples("ref_seconds", reference)
+    assert samples("forwardpass_requests", REGISTRY) == samples("ref_requests", reference)
+    rows = samples("forwardpass_rows", REGISTRY)
+    assert rows == {
+        f"total {[('deployment', deployment), ('status', '200')]}": 2
+        * sum(1 for n in range(len(seconds)) if n % 3),
+        f"total {[('deployment', deployment), ('status', '400')]}": 2
+        * sum(1 for n in range(len(seconds)) if not n % 3),
+    }

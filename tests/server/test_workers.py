@@ -38,9 +38,14 @@ def test_two_workers_serve_one_port_and_share_metrics(
             answer = httpx.post(url, json={"rows": [ROW]}, headers=headers)
             assert answer.status_code == 200, answer.text
             assert "infer;dur=" in answer.headers["server-timing"]
-        text = httpx.get(f"{server.base}/metrics").text
         labels = {"deployment": deployment["id"], "status": "200"}
-        assert sample(text, "forwardpass_requests_total", **labels) == 20
+
+        def requests_total() -> float:
+            text = httpx.get(f"{server.base}/metrics").text
+            return sample(text, "forwardpass_requests_total", **labels)
+
+        # Each worker adds its requests to the shared series at least once a second.
+        wait_for(lambda: requests_total() == 20)
         line = f"forward deployment={deployment['id']} status=200"
         wait_for(lambda: server.logs().count(line) == 20)  # the log is written in batches
     finally:

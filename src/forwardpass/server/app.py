@@ -42,10 +42,11 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
         gc.freeze()
         refresher = asyncio.create_task(cache.keep_fresh())
         flusher = asyncio.create_task(guard.run())
+        counter = asyncio.create_task(metrics.flush_every())
         try:
             yield
         finally:
-            for task in (refresher, flusher):
+            for task in (refresher, flusher, counter):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -9,7 +9,10 @@ workers start; prometheus-client then keeps each worker's values in a file there
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 import functools
+import math
 import os
 from collections.abc import Callable
 
@@ -37,11 +40,12 @@ ROWS = Counter(
     "Rows sent in prediction requests, by deployment and HTTP status.",
     ["deployment", "status"],
 )
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 LATENCY = Histogram(
     "forwardpass_request_seconds",
     "Prediction request duration, body to answer, in seconds.",
     ["deployment"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    buckets=LATENCY_BUCKETS,
 )
 BATCH_ROWS = Histogram(
     "forwardpass_batch_rows",
@@ -62,24 +66,79 @@ UNKNOWN = "unknown"
 
 
 @functools.cache
-def _request_series(deployment: str, status: int) -> tuple[Counter, Counter, Histogram]:
-    # `labels()` hashes and locks on every call: the series of a (deployment, status) pair
-    # are looked up once, then found here in one dict lookup per request.
+def _request_series(deployment: str, status: int) -> tuple[Counter, Counter]:
     status_label = str(status)
-    return (
-        REQUESTS.labels(deployment, status_label),
-        ROWS.labels(deployment, status_label),
-        LATENCY.labels(deployment),
-    )
+    return REQUESTS.labels(deployment, status_label), ROWS.labels(deployment, status_label)
+
+
+class _Tally:
+    """Prediction requests counted since the last flush, on the event loop only.
+
+    prometheus-client takes a lock and walks the buckets in Python on every `inc` and
+    `observe`: the three per prediction were about a tenth of a 1-row request's time on one
+    core (bench: 12 % more requests/s without them). Requests are counted here in plain
+    dicts instead and added to the Prometheus series in bulk by `flush`: before each
+    `/metrics` answer and every FLUSH_SECONDS (for the other workers' scrapes).
+    """
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, int], list[int]] = {}  # -> [requests, rows]
+        self.latency: dict[str, list[float]] = {}  # -> one count per bucket, then the sum
+        self._bounds = (*LATENCY_BUCKETS, math.inf)  # as Histogram adds +Inf
+
+    def add(self, deployment: str, status: int, rows: int, seconds: float) -> None:
+        counts = self.requests.get((deployment, status))
+        if counts is None:
+            counts = self.requests[deployment, status] = [0, 0]
+        counts[0] += 1
+        counts[1] += rows
+        latency = self.latency.get(deployment)
+        if latency is None:
+            latency = self.latency[deployment] = [0.0] * (len(self._bounds) + 1)
+        # Histogram.observe's bucket: the first bound >= seconds.
+        latency[bisect.bisect_left(self._bounds, seconds)] += 1
+        latency[-1] += seconds
+
+    def flush(self) -> None:
+        requests, self.requests = self.requests, {}
+        latency, self.latency = self.latency, {}
+        for (deployment, status), (count, rows) in requests.items():
+            request_count, row_count = _request_series(deployment, status)
+            request_count.inc(count)
+            if rows:
+                row_count.inc(rows)
+        for deployment, counts in latency.items():
+            # No public call adds many observations at once; these are the attributes
+            # Histogram.observe itself updates (tests/server/test_metrics.py checks that
+            # the exposition is the same as observing each value).
+            child = LATENCY.labels(deployment)
+            for bucket, observed in zip(child._buckets, counts, strict=False):
+                if observed:
+                    bucket.inc(observed)
+            child._sum.inc(counts[-1])
+
+
+_tally = _Tally()
+FLUSH_SECONDS = 1.0
 
 
 def observe_request(deployment: str, status: int, rows: int, seconds: float) -> None:
-    """Count one prediction request; `deployment` is UNKNOWN when no such deployment exists."""
-    requests, row_count, latency = _request_series(deployment, status)
-    requests.inc()
-    if rows:
-        row_count.inc(rows)
-    latency.observe(seconds)
+    """Count one prediction request (on the event loop); `deployment` is UNKNOWN when no
+    such deployment exists."""
+    _tally.add(deployment, status, rows, seconds)
+
+
+def flush() -> None:
+    """Add the requests counted so far to the Prometheus series."""
+    _tally.flush()
+
+
+async def flush_every(seconds: float = FLUSH_SECONDS) -> None:
+    """Flush periodically (the server's lifespan runs this), so that with several workers
+    a scrape that reaches one of them sees the others' requests within `seconds`."""
+    while True:
+        await asyncio.sleep(seconds)
+        flush()
 
 
 def batch_observer(model: str) -> Callable[[int, int], None]:
@@ -95,6 +154,7 @@ def batch_observer(model: str) -> Callable[[int, int], None]:
 
 async def endpoint(_request: Request) -> Response:
     """`GET /metrics` in Prometheus' text format, summed over workers in multiprocess mode."""
+    flush()
     if os.environ.get(MULTIPROCESS_DIR):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
