@@ -13,9 +13,9 @@ import sys
 import httptools
 
 _BODY = b'{"rows":[{"Weight":1.0}]}'
-_ANSWER = (
-    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
-    % (len(_BODY), _BODY)
+_ANSWER = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (
+    len(_BODY),
+    _BODY,
 )
 
 

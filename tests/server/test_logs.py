@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -90,11 +91,23 @@ def configured() -> Iterator[Stream]:
         logs._installed = None
 
 
-def test_a_request_line_reads_as_the_logging_modules_line(configured: Stream) -> None:
-    logs.RequestLog("forwardpass.requests").info("forward deployment=d status=200")
+def only_ours() -> None:
+    """Drop the handlers pytest adds to the root logger for each test's call."""
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if isinstance(h, BufferedHandler)]
+
+
+def test_request_lines_read_as_the_logging_modules_lines(configured: Stream) -> None:
+    only_ours()
+    made = time.time() - 3600
+    logs.RequestLog("forwardpass.requests").lines(
+        [(made, "forward deployment=d status=200"), (time.time(), "forward deployment=e")]
+    )
     logging.getLogger("forwardpass.requests").info("forward deployment=d status=200")
     logging.getLogger().handlers[0].flush()
-    direct, through = configured.getvalue().splitlines()
+    direct, second, through = configured.getvalue().splitlines()
+    assert direct[:19] == time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(made))
+    assert second.endswith(" INFO forwardpass.requests forward deployment=e")
     # "2026-11-27 07:26:14,801 INFO forwardpass.requests forward ...": all but the time
     assert (
         direct[23:] == through[23:] == " INFO forwardpass.requests forward deployment=d status=200"
@@ -106,12 +119,13 @@ def test_a_request_line_goes_through_logging_when_another_handler_listens(
     configured: Stream, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="forwardpass.requests"):
-        logs.RequestLog("forwardpass.requests").info("forward deployment=e status=401")
-    assert [r.getMessage() for r in caplog.records] == ["forward deployment=e status=401"]
+        logs.RequestLog("forwardpass.requests").lines([(time.time(), "forward deployment=e")])
+    assert [r.getMessage() for r in caplog.records] == ["forward deployment=e"]
 
 
 def test_no_request_line_below_the_level(configured: Stream) -> None:
+    only_ours()
     logging.getLogger().setLevel(logging.WARNING)
-    logs.RequestLog("forwardpass.requests").info("forward deployment=f status=200")
+    logs.RequestLog("forwardpass.requests").lines([(time.time(), "forward deployment=f")])
     logging.getLogger().handlers[0].flush()
     assert configured.getvalue() == ""

@@ -19,6 +19,7 @@ from forwardpass.registry import Registry
 from forwardpass.server import api, logs, metrics
 from forwardpass.server.errors import HANDLERS
 from forwardpass.server.forward import ForwardRoute
+from forwardpass.server.ledger import Ledger
 from forwardpass.server.openapi import OpenApiRoute
 from forwardpass.settings import Settings
 
@@ -42,7 +43,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
         gc.freeze()
         refresher = asyncio.create_task(cache.keep_fresh())
         flusher = asyncio.create_task(guard.run())
-        counter = asyncio.create_task(metrics.flush_every())
+        counter = asyncio.create_task(ledger.run())
         try:
             yield
         finally:
@@ -50,6 +51,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            ledger.flush()  # before the usage is written out for the last time
             await guard.close()
             cache.close()
 
@@ -61,7 +63,13 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "loading"}, status_code=503)
 
-    forward = ForwardRoute(cache, settings, guard)
+    ledger = Ledger(guard)
+    forward = ForwardRoute(cache, settings, guard, ledger)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        ledger.flush()  # the latest requests too
+        return await metrics.endpoint(request)
+
     # Under `forwardpass serve` most predictions never reach the router: the HTTP protocol
     # answers them itself (server/protocol.py). The Route takes the rest, and gives the
     # contract's 405 MethodNotAllowed to other methods.
@@ -70,7 +78,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
             Route("/deployment/{deployment_id}/forward", forward.handle, methods=["POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/metrics", metrics.endpoint),
+            Route("/metrics", metrics_endpoint),
             Route(
                 "/deployment/{deployment_id}/openapi.json",
                 OpenApiRoute(cache, registry, settings).handle,

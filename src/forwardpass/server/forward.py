@@ -27,14 +27,13 @@ from forwardpass.errors import (
     at,
 )
 from forwardpass.limits import Guard
-from forwardpass.server import logs, metrics
 from forwardpass.server.auth import authorize_header
+from forwardpass.server.ledger import Ledger
 from forwardpass.server.reply import Reply, ReplyResponse, error_reply
 from forwardpass.settings import Settings
 from forwardpass.timing import Timing
 
 log = logging.getLogger("forwardpass.requests")
-requests_log = logs.RequestLog(log.name)
 
 _JSON = "application/json"
 _FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
@@ -52,10 +51,13 @@ class Body(Protocol):
 
 
 class ForwardRoute:
-    def __init__(self, cache: DeploymentCache, settings: Settings, guard: Guard) -> None:
+    def __init__(
+        self, cache: DeploymentCache, settings: Settings, guard: Guard, ledger: Ledger
+    ) -> None:
         self.cache = cache
         self.settings = settings
         self.guard = guard
+        self.ledger = ledger
 
     async def handle(self, request: Request) -> ASGIApp:
         """The Starlette endpoint: requests that the fast lane does not take come here."""
@@ -108,15 +110,7 @@ class ForwardRoute:
             log.error("unexpected error", exc_info=exc)
             return error_reply(InternalError("the server failed; the error is in its log"))
         finally:
-            self.guard.done(deployment_id, rows, code)
-            seconds = time.perf_counter() - timing.started
-            metrics.observe_request(
-                metrics.UNKNOWN if status == 404 else deployment_id, status, rows, seconds
-            )
-            requests_log.info(
-                f"forward deployment={deployment_id} status={status} rows={rows} "
-                f"ms={seconds * 1000:.2f}"
-            )
+            self.ledger.add(deployment_id, status, rows, code, time.perf_counter() - timing.started)
 
 
 def _rows(raw: bytes, max_rows: int) -> Any:

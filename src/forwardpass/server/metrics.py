@@ -9,12 +9,11 @@ workers start; prometheus-client then keeps each worker's values in a file there
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import functools
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -71,74 +70,46 @@ def _request_series(deployment: str, status: int) -> tuple[Counter, Counter]:
     return REQUESTS.labels(deployment, status_label), ROWS.labels(deployment, status_label)
 
 
-class _Tally:
-    """Prediction requests counted since the last flush, on the event loop only.
+def observe_requests(requests: Iterable[tuple[str, int, int, float]]) -> None:
+    """Count prediction requests, given as (deployment, status, rows, seconds); deployment
+    is UNKNOWN when no such deployment exists.
 
     prometheus-client takes a lock and walks the buckets in Python on every `inc` and
-    `observe`: the three per prediction were about a tenth of a 1-row request's time on one
-    core (bench: 12 % more requests/s without them). Requests are counted here in plain
-    dicts instead and added to the Prometheus series in bulk by `flush`: before each
-    `/metrics` answer and every FLUSH_SECONDS (for the other workers' scrapes).
+    `observe`; three calls per prediction were a tenth of a 1-row request's time on one
+    core. So the forward route's ledger (server/ledger.py) hands requests over in batches,
+    which are summed here first and added to each series once.
     """
-
-    def __init__(self) -> None:
-        self.requests: dict[tuple[str, int], list[int]] = {}  # -> [requests, rows]
-        self.latency: dict[str, list[float]] = {}  # -> one count per bucket, then the sum
-        self._bounds = (*LATENCY_BUCKETS, math.inf)  # as Histogram adds +Inf
-
-    def add(self, deployment: str, status: int, rows: int, seconds: float) -> None:
-        counts = self.requests.get((deployment, status))
-        if counts is None:
-            counts = self.requests[deployment, status] = [0, 0]
-        counts[0] += 1
-        counts[1] += rows
-        latency = self.latency.get(deployment)
-        if latency is None:
-            latency = self.latency[deployment] = [0.0] * (len(self._bounds) + 1)
+    counts: dict[tuple[str, int], list[int]] = {}  # -> [requests, rows]
+    latency: dict[str, list[float]] = {}  # -> one count per bucket, then the sum
+    for deployment, status, rows, seconds in requests:
+        pair = counts.get((deployment, status))
+        if pair is None:
+            pair = counts[deployment, status] = [0, 0]
+        pair[0] += 1
+        pair[1] += rows
+        buckets = latency.get(deployment)
+        if buckets is None:
+            buckets = latency[deployment] = [0.0] * (len(_BOUNDS) + 1)
         # Histogram.observe's bucket: the first bound >= seconds.
-        latency[bisect.bisect_left(self._bounds, seconds)] += 1
-        latency[-1] += seconds
-
-    def flush(self) -> None:
-        requests, self.requests = self.requests, {}
-        latency, self.latency = self.latency, {}
-        for (deployment, status), (count, rows) in requests.items():
-            request_count, row_count = _request_series(deployment, status)
-            request_count.inc(count)
-            if rows:
-                row_count.inc(rows)
-        for deployment, counts in latency.items():
-            # No public call adds many observations at once; these are the attributes
-            # Histogram.observe itself updates (tests/server/test_metrics.py checks that
-            # the exposition is the same as observing each value).
-            child = LATENCY.labels(deployment)
-            for bucket, observed in zip(child._buckets, counts, strict=False):
-                if observed:
-                    bucket.inc(observed)
-            child._sum.inc(counts[-1])
+        buckets[bisect.bisect_left(_BOUNDS, seconds)] += 1
+        buckets[-1] += seconds
+    for (deployment, status), (count, rows) in counts.items():
+        request_count, row_count = _request_series(deployment, status)
+        request_count.inc(count)
+        if rows:
+            row_count.inc(rows)
+    for deployment, buckets in latency.items():
+        # No public call adds many observations at once; these are the attributes that
+        # Histogram.observe itself updates (tests/server/test_metrics.py checks that the
+        # exposition is the same as observing each value).
+        child = LATENCY.labels(deployment)
+        for bucket, observed in zip(child._buckets, buckets, strict=False):
+            if observed:
+                bucket.inc(observed)
+        child._sum.inc(buckets[-1])
 
 
-_tally = _Tally()
-FLUSH_SECONDS = 1.0
-
-
-def observe_request(deployment: str, status: int, rows: int, seconds: float) -> None:
-    """Count one prediction request (on the event loop); `deployment` is UNKNOWN when no
-    such deployment exists."""
-    _tally.add(deployment, status, rows, seconds)
-
-
-def flush() -> None:
-    """Add the requests counted so far to the Prometheus series."""
-    _tally.flush()
-
-
-async def flush_every(seconds: float = FLUSH_SECONDS) -> None:
-    """Flush periodically (the server's lifespan runs this), so that with several workers
-    a scrape that reaches one of them sees the others' requests within `seconds`."""
-    while True:
-        await asyncio.sleep(seconds)
-        flush()
+_BOUNDS = (*LATENCY_BUCKETS, math.inf)  # as Histogram adds +Inf
 
 
 def batch_observer(model: str) -> Callable[[int, int], None]:
@@ -154,7 +125,6 @@ def batch_observer(model: str) -> Callable[[int, int], None]:
 
 async def endpoint(_request: Request) -> Response:
     """`GET /metrics` in Prometheus' text format, summed over workers in multiprocess mode."""
-    flush()
     if os.environ.get(MULTIPROCESS_DIR):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

@@ -1,0 +1,73 @@
+"""What each prediction leaves behind, written out in bulk.
+
+A prediction is counted in three places: its deployment's usage (limits.Guard), the
+Prometheus series (server/metrics.py) and the request log (server/logs.py). Done one by
+one on the event loop, the three took about a tenth of a 1-row request's time on one core
+(13 % more requests/s without them, side by side). The forward route appends one tuple a
+request here instead; `flush` hands the batch to each of the three every FLUSH_SECONDS
+(as long as a log line may wait in the log's buffer anyway), before each `/metrics`
+answer and when the server stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from forwardpass.limits import Guard
+from forwardpass.server import logs, metrics
+
+FLUSH_SECONDS = 0.2
+
+log = logging.getLogger("forwardpass.server")
+_requests = logs.RequestLog("forwardpass.requests")
+
+# deployment id, HTTP status, rows, errorCode (None for a 200), seconds, time.time()
+Entry = tuple[str, int, int, str | None, float, float]
+
+
+class Ledger:
+    """Prediction requests not yet counted; used from the event loop only."""
+
+    def __init__(self, guard: Guard) -> None:
+        self._guard = guard
+        self._entries: list[Entry] = []
+
+    def add(
+        self, deployment_id: str, status: int, rows: int, code: str | None, seconds: float
+    ) -> None:
+        self._entries.append((deployment_id, status, rows, code, seconds, time.time()))
+
+    def flush(self) -> None:
+        """Count everything added so far in the usage, the metrics and the log."""
+        entries, self._entries = self._entries, []
+        if not entries:
+            return
+        done = self._guard.done
+        for deployment_id, _, rows, code, _, _ in entries:
+            done(deployment_id, rows, code)
+        metrics.observe_requests(
+            # Unknown ids share one label: random ids cannot grow the metrics without bound.
+            (metrics.UNKNOWN if status == 404 else deployment_id, status, rows, seconds)
+            for deployment_id, status, rows, _, seconds, _ in entries
+        )
+        _requests.lines(
+            [
+                (
+                    made,
+                    f"forward deployment={deployment_id} status={status} rows={rows} "
+                    f"ms={seconds * 1000:.2f}",
+                )
+                for deployment_id, status, rows, _, seconds, made in entries
+            ]
+        )
+
+    async def run(self, seconds: float = FLUSH_SECONDS) -> None:
+        """Flush every `seconds` (the server's lifespan runs this)."""
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                self.flush()
+            except Exception:  # counting must never stop: the next flush tries again
+                log.exception("could not count the latest predictions")
