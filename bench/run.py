@@ -284,34 +284,32 @@ def uvicorn_args(app: str, port: int) -> list[str]:
     ]
 
 
-def start_floor(procs: Processes, work: Workload) -> System:
+def start_constant(
+    key: str, label: str, procs: Processes, command: Callable[[int], list[str]]
+) -> System:
+    """A floor: a server answering a constant (not checked), started by `command(port)`."""
     port = free_port()
-    process = procs.start("floor", pinned(uvicorn_args("floor:app", port)))
+    process = procs.start(key, pinned(command(port)))
     url = f"http://127.0.0.1:{port}/"
-    wait_http(url, process, procs.logs / "floor.log")
-    return System(
+    wait_http(url, process, procs.logs / f"{key}.log")
+    return System(key, label, url, encode=rows_body, decode=rows_answer, checked=False)
+
+
+def start_floor(procs: Processes, work: Workload) -> System:
+    return start_constant(
         "floor",
         "bare ASGI, constant answer (HTTP floor)",
-        url,
-        encode=rows_body,
-        decode=rows_answer,
-        checked=False,
+        procs,
+        lambda port: uvicorn_args("floor:app", port),
     )
 
 
 def start_protocol_floor(procs: Processes, work: Workload) -> System:
-    port = free_port()
-    args = [PYTHON, str(HERE / "protocol_floor.py"), str(port)]
-    process = procs.start("protocol-floor", pinned(args))
-    url = f"http://127.0.0.1:{port}/"
-    wait_http(url, process, procs.logs / "protocol-floor.log")
-    return System(
+    return start_constant(
         "protocol-floor",
         "asyncio protocol on httptools, constant answer (HTTP floor below ASGI)",
-        url,
-        encode=rows_body,
-        decode=rows_answer,
-        checked=False,
+        procs,
+        lambda port: [PYTHON, str(HERE / "protocol_floor.py"), str(port)],
     )
 
 
