@@ -2,6 +2,8 @@
 
 Thin by design: find the deployment in the cache, check the token and status, read the
 body in one of the contract's three forms, and hand the rows to the deployment.
+`ForwardRoute.respond` does all of it for both ways in: the Starlette endpoint `handle`
+and the HTTP protocol's lane (server/protocol.py), which reads the body itself.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ are waiting, before each `/metrics` answer and when the server stops.
 
 FLUSH_ENTRIES keeps each flush short: it runs on the event loop, and every request in
 flight waits for it. Flushing only on the timer, at 23,000 requests a second, made pauses
-of several milliseconds that put the p99 at four times the p50 (bench/RESULTS.md).
+of several milliseconds that put the p99 at four times the p50 (bench/PROFILE.md).
 """
 
 from __future__ import annotations
