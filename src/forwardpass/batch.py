@@ -17,7 +17,6 @@ encoded alone.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from forwardpass.eager import EagerFuture
 from forwardpass.timing import Timing
 
 Feeds = dict[str, np.ndarray]
@@ -47,7 +47,7 @@ class Job:
     interface: Interface
     rows: list[Any]
     count: int
-    future: asyncio.Future[Rows]
+    future: EagerFuture[Rows]
     timing: Timing | None
     feeds: Feeds | None  # given when the request decoded its rows itself (images)
     queued: float = field(default_factory=time.perf_counter)

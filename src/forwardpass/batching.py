@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from forwardpass.batch import Feeds, Interface, Job, Outputs, Rows, run_batch
+from forwardpass.eager import EagerFuture
 from forwardpass.errors import InternalError, Overloaded
 from forwardpass.timing import Timing
 
@@ -80,7 +81,7 @@ class Batcher:
         gets the time spent queued and the batch's decode, infer and encode durations.
         """
         job = Job(
-            interface, rows, len(rows), asyncio.get_running_loop().create_future(), timing, feeds
+            interface, rows, len(rows), EagerFuture(asyncio.get_running_loop()), timing, feeds
         )
         with self._cond:
             # A request larger than the whole bound still runs when nothing else waits.
@@ -169,13 +170,9 @@ def _hand_back(batch: list[Job]) -> None:
 
 
 def _deliver(batch: list[Job]) -> None:
-    """On the event loop: resolve each request (skipping those whose client went away)."""
+    """On the event loop: resolve each request."""
     for job in batch:
-        if job.future.done():
-            continue
-        if isinstance(job.result, BaseException):
-            job.future.set_exception(job.result)
-        elif job.result is not None:
-            job.future.set_result(job.result)
-        else:  # a path of run_batch that forgot a job: fail it rather than leave it waiting
-            job.future.set_exception(InternalError("the batch gave this request no answer"))
+        result = job.result
+        if result is None:  # a path of run_batch that forgot a job: fail it, never hang
+            result = InternalError("the batch gave this request no answer")
+        job.future.set(result)

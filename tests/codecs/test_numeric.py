@@ -20,10 +20,19 @@ def test_scalars_become_one_column_in_the_tensors_dtype():
     assert ints.dtype == np.int64 and ints.tolist() == [[1], [2]]
 
 
+def test_the_largest_value_a_float_dtype_holds_is_taken_as_it_is():
+    top = float(np.finfo(np.float32).max)
+    out = NumericCodec(SCALAR, np.dtype(np.float32)).decode([top, -top, 0])
+    assert out.tolist() == [[top], [-top], [0.0]]
+    assert NumericCodec(SCALAR, np.dtype(np.float32)).decode([]).shape == (0, 1)
+
+
 @pytest.mark.parametrize(
     ("dtype", "values", "error", "message"),
     [
         (np.float32, [1, 1e39], BadData, "row 1.*out of range for float32"),
+        (np.float32, [2.0, -(10**39)], BadData, "row 1.*out of range for float32"),
+        (np.float16, [65504, 70000], BadData, "row 1.*out of range for float16"),
         (np.int64, [1.5], BadData, "row 0.*whole number"),
         (np.int8, [1000], BadData, "out of range for int8"),
         (np.float32, [1, "2"], JsonPropertyTypeMismatch, "row 1.*expected a number, got a string"),

@@ -19,16 +19,34 @@ import orjson
 
 from forwardpass.codecs.base import Codec, json_type
 from forwardpass.errors import BadData, DataUriError, JsonPropertyTypeMismatch, at
+from forwardpass.signature import Feature
 
 NPY_URI_PREFIX = "data:application/x.peltarion.npy;base64,"
 _NUMBER = (int, float)
+_NUMBER_TYPES = frozenset(_NUMBER)
 
 
 class NumericCodec(Codec):
     feature_type = "numeric"
 
+    def __init__(self, feature: Feature, dtype: np.dtype) -> None:
+        super().__init__(feature, dtype)
+        # The largest magnitude the tensor's float dtype holds; JSON numbers are finite
+        # (orjson refuses NaN and overflow), so a comparison is the whole range check.
+        self._float_max = float(np.finfo(dtype).max) if dtype.kind == "f" else None
+
     def decode(self, values: Sequence[Any]) -> np.ndarray:
-        if self.feature.size == 1 and set(map(type, values)) <= {int, float}:
+        if self.feature.size == 1 and set(map(type, values)) <= _NUMBER_TYPES:
+            top = self._float_max
+            if top is not None:
+                # Numbers straight into the tensor's dtype: in Python, the check costs less
+                # than the float64 array, its ufuncs and the cast of the general way.
+                if not values or (-top <= min(values) and max(values) <= top):
+                    return np.array(values, dtype=self.dtype).reshape(len(values), 1)
+                row = next(i for i, v in enumerate(values) if not -top <= v <= top)
+                raise BadData(
+                    at(row, self.feature.name, f"a value is out of range for {self.dtype.name}")
+                )
             array = np.array(values, dtype=np.float64).reshape(len(values), 1)
         else:
             array = np.empty((len(values), self.feature.size), dtype=np.float64)

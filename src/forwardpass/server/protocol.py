@@ -25,6 +25,7 @@ from starlette.datastructures import FormData
 from starlette.requests import ClientDisconnect, Request
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from forwardpass.eager import EagerFuture
 from forwardpass.server.forward import ForwardRoute, read_form, refuse_declared, too_large, wanted
 from forwardpass.server.reply import Reply, reply_headers
 
@@ -134,7 +135,8 @@ class Exchange:
         self._size = 0
         self._complete = False
         self._overflow = False
-        self._waiter: asyncio.Future[None] | None = None
+        # Set when the body is in: the route goes on in the same pass of the event loop.
+        self._waiter: EagerFuture[None] | None = None
         # What the body may hold before the route asks for it: the deployment's own limit.
         assert protocol.route is not None
         live = protocol.route.cache.get(deployment_id)
@@ -153,7 +155,7 @@ class Exchange:
             if self._continue:
                 self._continue = False
                 self.protocol.transport.write(_CONTINUE)
-            self._waiter = self.protocol.loop.create_future()
+            self._waiter = EagerFuture(self.protocol.loop)
             await self._waiter
         if self._overflow or self._size > limit:
             raise too_large(limit)
@@ -191,8 +193,8 @@ class Exchange:
         self._wake()
 
     def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        if self._waiter is not None:
+            self._waiter.set(None)
 
     # -- the answer
 
