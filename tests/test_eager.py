@@ -78,3 +78,23 @@ def test_a_failing_callback_goes_to_the_loops_exception_handler():
         return reported
 
     assert asyncio.run(main()) == ["a callback of an EagerFuture failed"]
+
+
+def test_a_task_cancelled_while_waiting_sees_the_cancellation_once_it_is_set():
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        future: EagerFuture[int] = EagerFuture(loop)
+        task = loop.create_task(_await(future))
+        await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.sleep(0)
+        assert not task.done()  # still waiting: the future cannot be cancelled
+        loop.call_soon(future.set, 1)  # set on the loop, outside this task's step
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+
+
+async def _await(future: EagerFuture[int]) -> int:
+    return await future

@@ -44,9 +44,7 @@ class NumericCodec(Codec):
                 if not values or (-top <= min(values) and max(values) <= top):
                     return np.array(values, dtype=self.dtype).reshape(len(values), 1)
                 row = next(i for i, v in enumerate(values) if not -top <= v <= top)
-                raise BadData(
-                    at(row, self.feature.name, f"a value is out of range for {self.dtype.name}")
-                )
+                raise self._out_of_range(row)
             array = np.array(values, dtype=np.float64).reshape(len(values), 1)
         else:
             array = np.empty((len(values), self.feature.size), dtype=np.float64)
@@ -59,12 +57,10 @@ class NumericCodec(Codec):
         if self.dtype.kind == "f":
             # One comparison refuses NaN, infinities and values beyond the dtype's range (which
             # the cast would turn into infinity or round down to its max, against the spec).
-            fits = np.abs(array) <= np.finfo(self.dtype).max
+            fits = np.abs(array) <= self._float_max
             if not fits.all():
                 row = int(np.argwhere(~fits)[0][0])
-                raise BadData(
-                    at(row, self.feature.name, f"a value is out of range for {self.dtype.name}")
-                )
+                raise self._out_of_range(row)
             return array.astype(self.dtype)
         if self.dtype.kind in "iub":
             if not (array == np.round(array)).all():
@@ -73,11 +69,12 @@ class NumericCodec(Codec):
             info = np.iinfo(self.dtype) if self.dtype.kind != "b" else None
             if info is not None and ((array < info.min) | (array > info.max)).any():
                 row = int(np.argwhere((array < info.min) | (array > info.max))[0][0])
-                raise BadData(
-                    at(row, self.feature.name, f"a value is out of range for {self.dtype.name}")
-                )
+                raise self._out_of_range(row)
             return array.astype(self.dtype)
         return array.astype(self.dtype)
+
+    def _out_of_range(self, row: int) -> BadData:
+        return BadData(at(row, self.feature.name, f"a value is out of range for {self.dtype.name}"))
 
     def _one(self, row: int, value: Any) -> np.ndarray:
         name, shape = self.feature.name, self.feature.shape
