@@ -192,6 +192,19 @@ def test_feature_not_found_missing_and_unknown(served):
     assert "row 4" in body["errorMessage"] and "'Colour'" in body["errorMessage"]
 
 
+def test_a_row_that_is_not_an_object_is_named_even_with_as_many_items(served):
+    # The demo has three inputs: a list or string of three items must not pass for a row.
+    for rows in ([[1, 2, 3]], ["abc"], [*EXAMPLE_ROWS, 7]):
+        body = assert_error(post(served["demo"], {"rows": rows}), 400, "JsonPropertyTypeMismatch")
+        assert f"row {len(rows) - 1}: a row must be an object" in body["errorMessage"]
+
+
+def test_a_misspelt_feature_is_named_rather_than_the_one_it_stands_for(served):
+    rows = [*EXAMPLE_ROWS, {"Type": "animal", "Sound": "woof", "Sise": 1.0}]
+    body = assert_error(post(served["demo"], {"rows": rows}), 400, "FeatureNotFound")
+    assert "row 4, feature 'Sise': not an input" in body["errorMessage"]
+
+
 def test_json_property_type_mismatch(served):
     rows = [dict(r) for r in EXAMPLE_ROWS]
     rows[1]["Size"] = "big"

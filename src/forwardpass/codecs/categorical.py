@@ -33,8 +33,23 @@ class CategoricalCodec(Codec):
             # isascii: '²' passes isdigit() but not int().
             if isinstance(c, str) and c.isascii() and c.lstrip("-").isdigit():
                 self.lookup[int(c)] = c
+        # String categories into a string tensor: a value that is one of them is its own
+        # category, so one membership test per value stands for the type check and the
+        # lookup (no int, float or bool equals a string, so none passes it by equality).
+        self._as_is = (
+            frozenset(categories)
+            if dtype.kind == "O" and categories and all(type(c) is str for c in categories)
+            else None
+        )
 
     def decode(self, values: Sequence[Any]) -> np.ndarray:
+        if self._as_is is not None:
+            try:
+                known = self._as_is.issuperset(values)
+            except TypeError:  # an unhashable value (a list, an object): refused below
+                known = False
+            if known:
+                return np.array(values, dtype=object).reshape(len(values), 1)
         self.mismatch(values, (str, int), "a category (a string or an integer)")
         lookup = self.lookup
         if not self.feature.allow_unknown:
