@@ -624,8 +624,9 @@ def main() -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=None,
-        help="--workers for 'forwardpass, all cores' (default: its own)",
+        default=len(os.sched_getaffinity(0)),
+        # Not the server's own default: without Redis that is one worker (README).
+        help="--workers for 'forwardpass, all cores' (default: one per usable core)",
     )
     parser.add_argument("--mlserver-venv", type=Path, default=MLSERVER_VENV)
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
