@@ -55,6 +55,14 @@ def test_other_json_types_are_a_mismatch(value):
         CategoricalCodec(TEXT, np.dtype(object)).decode([value])
 
 
+def test_a_bad_value_among_known_ones_is_named_by_its_row():
+    codec = CategoricalCodec(TEXT, np.dtype(object))
+    assert codec.decode(["woof", "miaow"]).tolist() == [["woof"], ["miaow"]]
+    for bad in (["woof"], True, 3.0):
+        with pytest.raises(JsonPropertyTypeMismatch, match="row 2"):
+            codec.decode(["woof", "miaow", bad])
+
+
 def test_outputs_map_every_label_to_its_score():
     out = Feature("Animal", "categorical", (2,), categories=("cat", "dog"))
     encoded = CategoricalCodec(out, np.dtype(np.float32)).encode(np.array([[0.25, 0.75]]))
