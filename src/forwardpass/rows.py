@@ -126,26 +126,13 @@ class Interface:
         return feeds
 
     def _check_rows(self, rows: list[Any]) -> None:
-        """The error for the first row that is not an object or names an unknown feature,
-        if there is one."""
+        """Raise for the first row that is not an object, else for the first unknown feature.
+        If neither is there, a feature is missing, and `_column` says which."""
         for index, row in enumerate(rows):
             if type(row) is not dict:
                 raise JsonPropertyTypeMismatch(
                     at(index, None, f"a row must be an object, got {json_type(row)}")
                 )
-        self._extra_key(rows)
-
-    def _column(self, rows: list[dict[str, Any]], name: str) -> list[Any]:
-        try:
-            return [row[name] for row in rows]
-        except (KeyError, TypeError):
-            self._check_rows(rows)
-            index = next(i for i, row in enumerate(rows) if name not in row)
-            raise FeatureNotFound(
-                at(index, name, f"missing; the inputs are {self._listing()}")
-            ) from None
-
-    def _extra_key(self, rows: list[dict[str, Any]]) -> None:
         for index, row in enumerate(rows):
             for key in row:
                 if key not in self._input_names:
@@ -156,7 +143,16 @@ class Interface:
                             f"not an input of this deployment; the inputs are {self._listing()}",
                         )
                     )
-        # Same count of keys everywhere but no unknown key: a missing one, _column says which.
+
+    def _column(self, rows: list[dict[str, Any]], name: str) -> list[Any]:
+        try:
+            return [row[name] for row in rows]
+        except (KeyError, TypeError):
+            self._check_rows(rows)
+            index = next(i for i, row in enumerate(rows) if name not in row)
+            raise FeatureNotFound(
+                at(index, name, f"missing; the inputs are {self._listing()}")
+            ) from None
 
     def _listing(self) -> str:
         return ", ".join(repr(f.api_name) for f in self.inputs)
