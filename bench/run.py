@@ -808,6 +808,18 @@ def ratios(points: dict[tuple[str, int, int], Point]) -> list[str]:
     fp1, mini1 = get("forwardpass", 1, 1), get("minimal", 1, 1)
     v = fp1.p50 / mini1.p50 if fp1 and mini1 else None
     row("1 row, 1 conn: forwardpass p50 / minimal's (<= 1.3)", v, None if v is None else v <= 1.3)
+    # The table gives a server's throughput as its best over the connection counts.
+    best = {
+        key: max((p.rows_s for c in CONNECTIONS if (p := get(key, 100, c))), default=None)
+        for key in ("forwardpass", "minimal")
+    }
+    a_best, b_best = best["forwardpass"], best["minimal"]
+    v = a_best / b_best if a_best and b_best else None
+    row(
+        "100 rows, best of the connection counts: forwardpass rows/s / minimal's (>= 0.9)",
+        v,
+        None if v is None else v >= 0.9,
+    )
     for conns in CONNECTIONS:
         a, b = get("forwardpass", 100, conns), get("minimal", 100, conns)
         v = a.rows_s / b.rows_s if a and b else None

@@ -134,6 +134,31 @@ def test_the_lane_and_the_asgi_route_answer_alike(served):
         assert ("server-timing" in lane[1]) == ("server-timing" in asgi[1]) == (lane[0] == 200)
 
 
+def test_paths_the_lane_leaves_to_the_asgi_route_are_answered_as_it_would(served):
+    """An escaped id is the same deployment; more than one segment, or an escaped
+    character no id has, names none. The lane takes none of them; the ASGI route answers."""
+    d = served["demo"]
+    path = urlsplit(d["url"]).path
+    ident = path.removeprefix("/deployment/").removesuffix("/forward")
+    escaped = ident.replace("-", "%2D", 1)
+    body = rows_body(EXAMPLE_ROWS[0])
+    cases = {
+        f"/deployment/{escaped}/forward".encode(): 200,
+        f"/deployment/{ident}/x/forward".encode(): 404,
+        f"/deployment/{ident}%C3%A9/forward".encode(): 404,
+    }
+    for target, status in cases.items():
+        sock, reader = connect(d)
+        with sock:
+            sock.sendall(request(d, body).replace(path.encode(), target, 1))
+            answer = reader.answer()
+        assert answer[0] == status, (target, answer)
+        if status == 200:
+            assert answer[2] == alone(d, EXAMPLE_ROWS[0])
+        else:
+            assert orjson.loads(answer[2])["errorCode"] == "ResourceNotFound", answer
+
+
 def test_expect_100_continue_is_answered_before_the_body_is_sent(served):
     d = served["demo"]
     body = rows_body(EXAMPLE_ROWS[1])
