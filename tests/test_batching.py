@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from forwardpass.batch import Abandoned
 from forwardpass.batching import Batcher, Feeds, Outputs
 from forwardpass.errors import BadData, JsonPropertyTypeMismatch, Overloaded
 from forwardpass.rows import Interface
@@ -178,6 +179,37 @@ def test_answers_are_split_back_in_order_and_timed(model: Model) -> None:
     assert len({(t.decode, t.infer, t.encode) for t in timings}) == 1
     assert all(t.decode > 0 and t.infer > 0 and t.encode > 0 for t in timings)
     assert all(t.queue > 0.04 for t in timings), "they waited behind the held request"
+
+
+def test_a_request_whose_client_left_while_queued_is_not_run(model: Model) -> None:
+    held = Held(model)
+    api = interface(model)
+    left = threading.Event()  # the client of the second queued request goes away
+
+    async def scenario() -> list[Any]:
+        batcher = Batcher(held.run)
+        try:
+            jobs = [
+                batcher.submit(api, [row(0.3)], gone=lambda: False),
+                batcher.submit(api, [row(0.6), row(0.7)], gone=left.is_set),
+                batcher.submit(api, [row(0.9)]),
+            ]
+            first = asyncio.ensure_future(batcher.submit(api, [row(0.8)]))
+            await asyncio.sleep(0.05)  # the first holds the model; the three queue behind it
+            rest = [asyncio.ensure_future(job) for job in jobs]
+            await asyncio.sleep(0.05)
+            left.set()
+            held.gate.set()
+            await first
+            return await asyncio.gather(*rest, return_exceptions=True)
+        finally:
+            batcher.close()
+
+    kept, abandoned, unasked = asyncio.run(scenario())
+    assert held.calls == [1, 2], "the model never saw the rows of the client that left"
+    assert isinstance(abandoned, Abandoned)
+    assert kept == alone(model, api, [row(0.3)])
+    assert unasked == alone(model, api, [row(0.9)])
 
 
 def test_a_failing_metrics_hook_never_fails_a_prediction(

@@ -12,7 +12,8 @@ a batch pays once.
 A bad row fails only its request, with the error it would get alone: when a merged decode
 fails, each request of it is decoded alone (a row index in the message is then the one
 within its own request); when the model call or an encode fails, each request is run or
-encoded alone.
+encoded alone. A request whose client has gone away by the time its batch runs is not
+run at all: it fails with `Abandoned`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ from forwardpass.timing import Timing
 Feeds = dict[str, np.ndarray]
 Outputs = dict[str, np.ndarray]
 Rows = list[dict[str, Any]]
+
+
+class Abandoned(Exception):
+    """The client of a request went away while it waited for its batch: it was not run."""
 
 
 class Interface(Protocol):
@@ -50,6 +55,7 @@ class Job:
     future: EagerFuture[Rows]
     timing: Timing | None
     feeds: Feeds | None  # given when the request decoded its rows itself (images)
+    gone: Callable[[], bool] | None = None  # True once nobody waits for the answer
     queued: float = field(default_factory=time.perf_counter)
     result: Rows | BaseException | None = None
 
@@ -71,6 +77,11 @@ def run_batch(batch: list[Job], model: Callable[[Feeds], Outputs]) -> None:
     for job in batch:
         if job.timing is not None:
             job.timing.queue += started - job.queued
+        # Under overload clients give up while they queue; the model's time goes to those
+        # still waiting. Read without a lock: a client that leaves now is run all the same.
+        if job.gone is not None and job.gone():
+            job.result = Abandoned()
+            continue
         groups.setdefault(id(job.interface), []).append(job)
     parts = [part for jobs in groups.values() for part in _decode(jobs)]
     if not parts:

@@ -74,14 +74,23 @@ class Batcher:
         timing: Timing | None = None,
         *,
         feeds: Feeds | None = None,
+        gone: Callable[[], bool] | None = None,
     ) -> Rows:
         """The answer rows for `rows`, run as part of the next batch.
 
         `feeds`, if given, are `rows` already decoded by `interface`. `timing`, if given,
         gets the time spent queued and the batch's decode, infer and encode durations.
+        `gone`, if given, says whether the client has gone away: if so when the batch
+        starts, the request is not run and fails with `Abandoned`.
         """
         job = Job(
-            interface, rows, len(rows), EagerFuture(asyncio.get_running_loop()), timing, feeds
+            interface,
+            rows,
+            len(rows),
+            EagerFuture(asyncio.get_running_loop()),
+            timing,
+            feeds,
+            gone,
         )
         with self._cond:
             # A request larger than the whole bound still runs when nothing else waits.

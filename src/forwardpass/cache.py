@@ -55,8 +55,14 @@ class Live:
     batcher: Batcher | None
     limits: Limits
 
-    async def predict(self, rows: Any, timing: Timing | None = None) -> list[dict[str, Any]]:
-        """Predictions for `rows`; `timing` (started by the caller) gets each phase's time."""
+    async def predict(
+        self,
+        rows: Any,
+        timing: Timing | None = None,
+        gone: Callable[[], bool] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Predictions for `rows`; `timing` (started by the caller) gets each phase's time,
+        and `gone` says whether the client has left (see `Batcher.submit`)."""
         interface, batcher = self.interface, self.batcher
         assert interface is not None and batcher is not None
         feeds = None
@@ -69,7 +75,7 @@ class Live:
             timing.decode = time.perf_counter() - timing.started
         if not rows:
             return []
-        return await batcher.submit(interface, rows, timing, feeds=feeds)
+        return await batcher.submit(interface, rows, timing, feeds=feeds, gone=gone)
 
 
 class DeploymentCache:

@@ -18,6 +18,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp
 
+from forwardpass.batch import Abandoned
 from forwardpass.cache import DeploymentCache
 from forwardpass.errors import (
     BadData,
@@ -50,6 +51,9 @@ class Body(Protocol):
 
     async def form(self, limit: int, declared: str | None) -> FormData:
         """The body as a multipart or urlencoded form."""
+
+    def gone(self) -> bool:
+        """True once the client is known to have closed the connection."""
 
 
 class ForwardRoute:
@@ -85,12 +89,13 @@ class ForwardRoute:
                 raw = await body.read(live.limits.max_body_bytes, declared)
                 given = _rows(raw, live.limits.max_rows)
                 rows = len(given) if isinstance(given, list) else 0
-                answer: Any = {"rows": await live.predict(given, timing)}
+                answer: Any = {"rows": await live.predict(given, timing, body.gone)}
             elif media in _FORMS:
                 rows = 1
                 fields = await _form_fields(await body.form(live.limits.max_body_bytes, declared))
                 assert live.interface is not None
-                answer = (await live.predict([live.interface.from_form(fields)], timing))[0]
+                row = live.interface.from_form(fields)
+                answer = (await live.predict([row], timing, body.gone))[0]
             else:
                 raise UnsupportedContentType(
                     f"content type {media or 'none'!r} is not supported; send "
@@ -104,10 +109,10 @@ class ForwardRoute:
         except ForwardpassError as exc:
             status, code = exc.status, exc.code
             return error_reply(exc)
-        except ClientDisconnect:
+        except (ClientDisconnect, Abandoned):
             # Nobody will read the answer; counted under nginx's "client closed request".
             status, code = 499, "ClientDisconnect"
-            return error_reply(BadData("the client went away before the body was read"))
+            return error_reply(BadData("the client went away before it was answered"))
         except Exception as exc:
             log.error("unexpected error", exc_info=exc)
             return error_reply(InternalError("the server failed; the error is in its log"))
@@ -170,6 +175,11 @@ class _RequestBody:
     async def form(self, limit: int, declared: str | None) -> FormData:
         refuse_declared(declared, limit)
         return await read_form(_bounded(self.request, limit))
+
+    def gone(self) -> bool:
+        # ASGI tells of a disconnect only through receive(), which a waiting request does
+        # not call: such requests run even if their client has left.
+        return False
 
 
 async def read_form(request: Request) -> FormData:

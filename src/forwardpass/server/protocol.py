@@ -176,6 +176,9 @@ class Exchange:
 
         return await read_form(Request({"type": "http", "headers": self.headers}, receive))
 
+    def gone(self) -> bool:
+        return self.disconnected
+
     # -- what the protocol tells it
 
     def feed(self, chunk: bytes) -> None:
