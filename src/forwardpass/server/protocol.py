@@ -96,7 +96,7 @@ class ServerProtocol(HttpToolsProtocol):
             return None
         # the Starlette route's {deployment_id}: one path segment; escapes go the ASGI way.
         # Checked as str: `b"/" in ident` first tries the needle as an int and raises and
-        # clears a TypeError inside, which cost more than the rest of this method.
+        # clears a TypeError inside, about 3,800 instructions each (bench/PROFILE.md).
         text = ident.decode("ascii")
         if not text or "/" in text or "%" in text:
             return None
