@@ -155,3 +155,23 @@ def scaled(path: Path, factor: float, width: int = 2) -> Path:
     model.ir_version = 8
     path.write_bytes(model.SerializeToString())
     return path
+
+
+def external_data_model(path: Path, location: str) -> Path:
+    """x [N,2] -> y = x + b, where the initializer b (two floats) is kept in external data
+    at `location`, relative to the model's folder; nothing is written there."""
+    b = onnx.TensorProto(name="b", data_type=TensorProto.FLOAT, dims=[2])
+    b.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "8")):
+        b.external_data.add(key=key, value=value)
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "b"], ["y"])],
+        "external",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])],
+        initializer=[b],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    path.write_bytes(model.SerializeToString())
+    return path

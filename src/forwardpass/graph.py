@@ -5,11 +5,14 @@ The importers infer signatures from this, and the signature is validated against
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
+
+from forwardpass.errors import BadData
 
 #: ONNX element types by the kind of value they hold.
 _KINDS: dict[int, str] = {
@@ -149,3 +152,61 @@ def classifier_labels(model: onnx.ModelProto) -> list[str] | None:
     """The labels of the classifier in the graph, if there is exactly one labelled node."""
     found = [labels for node in model.graph.node if (labels := class_labels(node))]
     return found[0] if len(found) == 1 else None
+
+
+def _tensors_in(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield sparse.values
+        yield sparse.indices
+    for node in graph.node:
+        yield from _tensors_of_node(node)
+
+
+def _tensors_of_node(node: onnx.NodeProto) -> Iterator[onnx.TensorProto]:
+    for attribute in node.attribute:
+        if attribute.HasField("t"):
+            yield attribute.t
+        yield from attribute.tensors
+        for sparse in [attribute.sparse_tensor, *attribute.sparse_tensors]:
+            yield sparse.values
+            yield sparse.indices
+        if attribute.HasField("g"):
+            yield from _tensors_in(attribute.g)
+        for sub in attribute.graphs:
+            yield from _tensors_in(sub)
+
+
+def all_tensors(model: onnx.ModelProto) -> Iterator[onnx.TensorProto]:
+    """Every tensor the model holds: initializers, attribute tensors, in every subgraph and
+    function."""
+    yield from _tensors_in(model.graph)
+    for function in model.functions:
+        for node in function.node:
+            yield from _tensors_of_node(node)
+
+
+def is_external(tensor: onnx.TensorProto) -> bool:
+    """Whether ONNX Runtime would read this tensor's bytes from a file beside the model."""
+    return tensor.data_location == TensorProto.EXTERNAL or len(tensor.external_data) > 0
+
+
+def external_tensors(model: onnx.ModelProto) -> list[onnx.TensorProto]:
+    """The tensors whose bytes live outside the model file.
+
+    A model loaded from bytes resolves such a file relative to the process's working
+    directory, so a stored model must have none: it could read any file the server can.
+    """
+    return [tensor for tensor in all_tensors(model) if is_external(tensor)]
+
+
+def require_self_contained(model: onnx.ModelProto) -> None:
+    """Refuse a model that keeps tensors in other files (BadData naming them)."""
+    found = external_tensors(model)
+    if found:
+        names = ", ".join(repr(t.name) for t in found[:5])
+        raise BadData(
+            f"the model keeps {len(found)} tensor(s) in external data files ({names}); "
+            "a model must be one self-contained ONNX file: import it from its file with "
+            "`forwardpass model import`, which inlines external data from the file's folder"
+        )

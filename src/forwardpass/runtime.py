@@ -29,6 +29,10 @@ class Model:
         found = sig.read(proto)
         if found is None:
             raise SignatureError(f"{path.name} carries no forwardpass signature")
+        # Loaded from bytes, ORT resolves external data against the working directory, so
+        # such a model could read the server's own files. The registry refuses them; this
+        # guards what an older version stored.
+        graph.require_self_contained(proto)
         self.signature: sig.Signature = found
         self.inputs = graph.inputs(proto)
         self.outputs = graph.outputs(proto)

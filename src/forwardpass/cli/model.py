@@ -34,7 +34,7 @@ def import_(
     with common.opened(data_dir, database_url, as_json=json) as (_config, registry):
         try:
             given = onnx_importer.read_signature_file(signature) if signature else None
-            data = onnx_importer.import_bytes(file.read_bytes(), given)
+            data = onnx_importer.import_file(file, given)
         except ForwardpassError as exc:
             common.fail(exc.message, exc.code, as_json=json)
         model = registry.add_model(data, name or file.stem)

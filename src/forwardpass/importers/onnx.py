@@ -85,12 +85,52 @@ def prepare(model: onnx.ModelProto, signature: sig.Signature | None = None) -> o
     return model
 
 
-def import_bytes(data: bytes, signature: sig.Signature | None = None) -> bytes:
-    """A forwardpass model file from the bytes of an ONNX file."""
+def _parse(data: bytes) -> onnx.ModelProto:
     try:
         model = onnx.load_from_string(data)
     except Exception as exc:  # protobuf's DecodeError, or ValueError, by version
         raise BadData(f"not an ONNX file: {exc}") from None
     if not model.graph.node and not model.graph.output:
         raise BadData("not an ONNX file: it holds no graph")
+    return model
+
+
+def import_bytes(data: bytes, signature: sig.Signature | None = None) -> bytes:
+    """A forwardpass model file from the bytes of an ONNX file (which must hold all its
+    tensors: bytes have no folder to read external data from; the registry refuses them)."""
+    model = _parse(data)
     return prepare(model, signature).SerializeToString()
+
+
+def import_file(path: Path, signature: sig.Signature | None = None) -> bytes:
+    """A forwardpass model file from an ONNX file; tensors it keeps in external data files
+    are read from the file's own folder (never outside it) and stored inline."""
+    model = _parse(path.read_bytes())
+    for tensor in graph.external_tensors(model):
+        _inline(tensor, path.parent)
+    return prepare(model, signature).SerializeToString()
+
+
+def _inline(tensor: onnx.TensorProto, folder: Path) -> None:
+    info = {entry.key: entry.value for entry in tensor.external_data}
+    location = info.get("location", "")
+    root = folder.resolve()
+    # resolve() follows symbolic links, so a link pointing out of the folder is refused too.
+    source = (root / location).resolve()
+    if not location or not source.is_relative_to(root) or not source.is_file():
+        raise BadData(
+            f"tensor {tensor.name!r} keeps its data in {location!r}, which is not a file "
+            f"inside the model's folder"
+        )
+    try:
+        offset, length = int(info.get("offset", 0)), int(info.get("length", -1))
+    except ValueError:
+        raise BadData(f"tensor {tensor.name!r} has a malformed external data offset") from None
+    size = source.stat().st_size
+    if offset < 0 or offset > size or length < -1 or (length >= 0 and offset + length > size):
+        raise BadData(f"tensor {tensor.name!r} reaches past the end of {location!r}")
+    with source.open("rb") as file:
+        file.seek(offset)
+        tensor.raw_data = file.read(length if length >= 0 else size - offset)
+    del tensor.external_data[:]
+    tensor.data_location = onnx.TensorProto.DEFAULT

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from forwardpass import graph
 from forwardpass import signature as sig
 from forwardpass.errors import BadData, Conflict, ResourceNotFound, SignatureError
 from forwardpass.registry.records import ModelVersion, model_from_row, utc_now
@@ -31,6 +32,7 @@ class ModelVersions:
             proto = onnx.load_from_string(data)
         except Exception as exc:  # onnx raises DecodeError or ValueError by protobuf version
             raise BadData(f"not an ONNX file: {exc}") from None
+        graph.require_self_contained(proto)
         found = sig.read(proto)
         if found is None:
             raise SignatureError("the model carries no signature; import it with an importer")
