@@ -1,11 +1,12 @@
 """Changes to a deployment as the API, the pages and the CLI ask for them, checked first.
 
-`apply_changes` validates every requested change first, so a request that fails changes
-nothing.
+`apply_changes` checks every requested change first and writes them in one transaction, so
+a request that fails changes nothing.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -36,23 +37,28 @@ def apply_changes(registry: Registry, deployment_id: str, body: dict[str, Any]) 
     """
     current = registry.deployment(deployment_id)
     signature = current.model.signature
+    values: dict[str, Any] = {}
     if "model" in body:
         if not isinstance(body["model"], str) or not body["model"]:
             raise BadData('"model" must be "NAME:VERSION"')
         target = registry.model(body["model"])
         compat.require_fit(current, target)
         signature = target.signature
+        values["model_id"] = target.id
     if "name" in body:
-        names.deployment_name(body["name"])
-    transformation = body.get("image_transformation")
-    if transformation == "default":
-        transformation = None
+        values["name"] = names.deployment_name(body["name"])
     if "image_transformation" in body:
+        transformation = body["image_transformation"]
+        if transformation == "default":
+            transformation = None
         check_transformation(transformation)
-    if "status" in body and body["status"] not in _STATUSES:
-        raise BadData('"status" must be "enabled" or "disabled"')
+        values["image_transformation"] = transformation
+    if "status" in body:
+        if body["status"] not in _STATUSES:
+            raise BadData('"status" must be "enabled" or "disabled"')
+        values["enabled"] = _STATUSES[body["status"]]
     if "api_names" in body:
-        names.api_names(signature, body["api_names"])
+        values["api_names"] = json.dumps(names.api_names(signature, body["api_names"]))
     if "limits" in body:
         limits = body["limits"]
         if not isinstance(limits, dict) or set(limits) - set(LimitOverrides.names()):
@@ -60,20 +66,12 @@ def apply_changes(registry: Registry, deployment_id: str, body: dict[str, Any]) 
         for name, value in limits.items():
             _check_limit(name, value)
         LimitOverrides(**{**current.limits.to_dict(), **limits})  # validates the result
-
-    if "model" in body:
-        registry.switch_model(current.id, body["model"])
-    if "api_names" in body:
-        registry.set_api_names(current.id, body["api_names"])
-    if "name" in body:
-        registry.rename(current.id, body["name"])
-    if "limits" in body:
-        registry.set_limits(current.id, body["limits"])
-    if "image_transformation" in body:
-        registry.set_image_transformation(current.id, transformation)
-    if "status" in body:
-        registry.set_enabled(current.id, _STATUSES[body["status"]])
-    return registry.deployment(current.id)
+        values.update(limits)  # only what was given: racing updates of other limits both land
+    if not values:
+        return current
+    # One transaction, which also checks the quota when enabling: a refusal there leaves
+    # every other change of the request unwritten too.
+    return registry.update_deployment(current.id, values)
 
 
 def _check_limit(name: str, value: Any) -> None:

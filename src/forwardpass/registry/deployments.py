@@ -106,10 +106,17 @@ class Deployments:
         return deployment_from_row(row)
 
     def set_enabled(self, deployment_id: str, enabled: bool) -> Deployment:
+        return self.update_deployment(deployment_id, {"enabled": enabled})
+
+    def update_deployment(self, deployment_id: str, values: dict[str, Any]) -> Deployment:
+        """Write checked column values to a deployment in one transaction: all or nothing.
+
+        Callers check the values first (see `changes.apply_changes`); the quota of enabled
+        deployments is checked here, inside the transaction that writes them.
+        """
         current = self.deployment(deployment_id)
-        values: dict[str, Any] = {"enabled": enabled}
-        if enabled and current.deployed_at is None:
-            values["deployed_at"] = utc_now()
+        if values.get("enabled") and current.deployed_at is None:
+            values = {**values, "deployed_at": utc_now()}
         self._update(current.id, values)
         return self.deployment(current.id)
 
