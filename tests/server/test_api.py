@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import bearer, wait_for
+from tests.support import bearer, cli_env, cli_json, wait_for
 
 ROW = {"x": {"shape": [2], "data": [1.0, 2.0]}}
 
@@ -348,3 +348,17 @@ def test_the_image_transformation_is_one_more_change(managed, target):
     assert shown["name"] != "z" and shown["image_transformation"] == "pad_and_resize"
     r = call(managed, "PATCH", path, json={"image_transformation": "default"})
     assert r.status_code == 200 and r.json()["image_transformation"] is None
+
+
+def test_the_cli_and_the_api_describe_a_deployment_alike(managed):
+    d = create(managed, "scaled:1", name="alike")
+    env = cli_env(
+        managed["data_dir"],
+        FORWARDPASS_PUBLIC_URL=managed["server"].base,
+        FORWARDPASS_ADMIN_TOKEN=managed["admin"],
+    )
+    from_cli = cli_json(managed["data_dir"], "deployment", "show", d["id"], env=env)
+    from_api = call(managed, "GET", f"/api/v1/deployments/{d['id']}").json()
+    assert set(from_cli) == set(from_api)
+    assert {"features", "effective_limits", "usage", "spec_url"} <= set(from_api)
+    assert from_cli == from_api

@@ -7,13 +7,10 @@ from typing import Annotated, Any
 import typer
 
 from forwardpass.cli import common
-from forwardpass.limits import Limits
 from forwardpass.limits.plan import LimitOverrides
-from forwardpass.registry import Deployment
 from forwardpass.registry.changes import apply_changes
-from forwardpass.settings import Settings
+from forwardpass.server import describe
 from forwardpass.signature import TRANSFORMATIONS
-from forwardpass.usage import shown
 
 app = typer.Typer(help="Create and run deployments.", no_args_is_help=True)
 
@@ -29,15 +26,6 @@ ImageTransformation = Annotated[
 ]
 
 
-def described(deployment: Deployment, config: Settings, token: str | None = None) -> dict[str, Any]:
-    data = deployment.to_dict()
-    data["url"] = config.forward_url(deployment.id)
-    data["effective_limits"] = Limits.of(deployment.limits, config).to_dict()
-    if token is not None:
-        data["token"] = token
-    return data
-
-
 def limits_text(own: dict[str, Any], effective: dict[str, Any]) -> str:
     """The limits a deployment runs under, each marked "(plan)" unless it is its own."""
     shown: dict[str, Any] = dict(effective)
@@ -49,7 +37,8 @@ def limits_text(own: dict[str, Any], effective: dict[str, Any]) -> str:
 
 
 def _print(data: dict[str, Any]) -> None:
-    hidden = ("api_names", "limits", "effective_limits", "usage")
+    hidden = ("api_names", "limits", "effective_limits", "usage", "features", "spec_url")
+    hidden += ("model_name", "model_version")
     text = {k: v for k, v in data.items() if k not in hidden}
     text["limits"] = limits_text(data["limits"], data["effective_limits"])
     if "usage" in data:
@@ -78,7 +67,7 @@ def create(
         deployment, token = registry.create_deployment(
             model, name, enabled=not disabled, image_transformation=image_transformation
         )
-        data = described(deployment, config, token)
+        data = describe.deployment_data(registry, config, deployment, token)
         common.emit(data, json, lambda: _print(data))
 
 
@@ -90,7 +79,7 @@ def list_(
 ) -> None:
     """List deployments."""
     with common.opened(data_dir, database_url, as_json=json) as (config, registry):
-        found = [described(d, config) for d in registry.deployments()]
+        found = [describe.deployment_data(registry, config, d) for d in registry.deployments()]
         common.emit(
             found,
             json,
@@ -113,8 +102,7 @@ def show(
 ) -> None:
     """Show one deployment, its limits and its usage."""
     with common.opened(data_dir, database_url, as_json=json) as (config, registry):
-        data = described(registry.deployment(deployment_id), config)
-        data["usage"] = shown(registry.usage(deployment_id))
+        data = describe.deployment_data(registry, config, registry.deployment(deployment_id))
         common.emit(data, json, lambda: _print(data))
 
 
@@ -161,7 +149,8 @@ def update(
     if not change:
         common.fail("nothing to update: give at least one option", "BadData", as_json=json)
     with common.opened(data_dir, database_url, as_json=json) as (config, registry):
-        data = described(apply_changes(registry, deployment_id, change), config)
+        changed = apply_changes(registry, deployment_id, change)
+        data = describe.deployment_data(registry, config, changed)
         common.emit(data, json, lambda: _print(data))
 
 
@@ -169,7 +158,8 @@ def _set_enabled(
     deployment_id: str, enabled: bool, data_dir: Any, database_url: Any, json: bool
 ) -> None:
     with common.opened(data_dir, database_url, as_json=json) as (config, registry):
-        data = described(registry.set_enabled(deployment_id, enabled), config)
+        changed = registry.set_enabled(deployment_id, enabled)
+        data = describe.deployment_data(registry, config, changed)
         common.emit(data, json, lambda: common.out.print(f"{data['id']} is {data['status']}"))
 
 
@@ -205,7 +195,7 @@ def rotate_token(
     """Give a deployment a new token; the old one stops working."""
     with common.opened(data_dir, database_url, as_json=json) as (config, registry):
         deployment, token = registry.rotate_token(deployment_id)
-        data = described(deployment, config, token)
+        data = describe.deployment_data(registry, config, deployment, token)
         common.emit(data, json, lambda: _print(data))
 
 

@@ -16,9 +16,11 @@ import numpy as np
 import onnx
 
 from forwardpass import graph
+from forwardpass.limits.plan import Limits
 from forwardpass.registry import Deployment, ModelVersion, Registry
 from forwardpass.rows import Field, Interface
 from forwardpass.settings import Settings
+from forwardpass.usage import shown
 
 
 def type_label(field: Field, side: str) -> str:
@@ -101,13 +103,20 @@ def model_data(model: ModelVersion) -> dict[str, Any]:
 
 
 def deployment_data(
-    registry: Registry, settings: Settings, deployment: Deployment
+    registry: Registry, settings: Settings, deployment: Deployment, token: str | None = None
 ) -> dict[str, Any]:
-    """A deployment as the API and the pages show it (never its token)."""
+    """A deployment as the management API, the pages and the CLI's `--json` show it.
+
+    The token is never stored readable: it is only here when just made (`token`).
+    """
     data = deployment.to_dict()
     data["url"] = settings.forward_url(deployment.id)
     data["spec_url"] = f"{settings.base_url}/deployment/{deployment.id}/openapi.json"
     data["model_name"] = deployment.model.name
     data["model_version"] = deployment.model.version
     data["features"] = features(interface(registry, deployment))
+    data["effective_limits"] = Limits.of(deployment.limits, settings).to_dict()
+    data["usage"] = shown(registry.usage(deployment.id))
+    if token is not None:
+        data["token"] = token
     return data

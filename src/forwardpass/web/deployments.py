@@ -16,7 +16,6 @@ from forwardpass.errors import BadData, DeploymentNotEnabled, ForwardpassError
 from forwardpass.registry import Deployment
 from forwardpass.registry.changes import apply_changes
 from forwardpass.server import describe
-from forwardpass.usage import shown
 from forwardpass.web.pages import Pages
 from forwardpass.web.session import Session
 
@@ -82,14 +81,15 @@ class DeploymentPages(Pages):
     def _context(self, deployment: Deployment) -> dict[str, Any]:
         face = describe.interface(self.registry, deployment)
         versions = [m for m in self.registry.models() if m.name == deployment.model.name]
+        data = describe.deployment_data(self.registry, self.settings, deployment)
         return {
             "deployment": deployment,
-            "d": describe.deployment_data(self.registry, self.settings, deployment),
+            "d": data,
             "inputs": face.inputs,
             "example_row": describe.example_row(face),
             "placeholder": describe.placeholder_answer(face),
             "versions": versions,
-            "usage": shown(self.registry.usage(deployment.id)),
+            "usage": data["usage"],
         }
 
     async def _answer(self, deployment: Deployment, row: dict[str, Any]) -> Any:

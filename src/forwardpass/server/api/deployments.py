@@ -17,7 +17,6 @@ from forwardpass.server import describe
 from forwardpass.server.api.body import json_object
 from forwardpass.server.openapi import document, interface_from_registry
 from forwardpass.settings import Settings
-from forwardpass.usage import shown
 
 _CREATE = {"model", "name", "enabled"}
 _UPDATE = {"name", "status", "api_names", "model", "limits", "image_transformation"}
@@ -30,11 +29,7 @@ class DeploymentsApi:
         self.cache = cache
 
     def _data(self, deployment: Deployment, token: str | None = None) -> dict[str, Any]:
-        data = describe.deployment_data(self.registry, self.settings, deployment)
-        data["usage"] = shown(self.registry.usage(deployment.id))
-        if token is not None:
-            data["token"] = token
-        return data
+        return describe.deployment_data(self.registry, self.settings, deployment, token)
 
     async def list(self, request: Request) -> Response:
 
