@@ -29,8 +29,8 @@ from onnx import TensorProto, helper
 from PIL import Image
 from tests.support import Server, bearer, cli_json
 
-from forwardpass import signature as sig
 from forwardpass.importers import onnx as onnx_importer
+from forwardpass.model import signature as sig
 
 SIZE = 224
 #: Each figure is the best of this many rounds: the machine may be shared.

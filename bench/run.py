@@ -68,7 +68,7 @@ def build_workload(work: Path) -> Workload:
     import joblib
     import onnxruntime as ort
 
-    from forwardpass import demo
+    from forwardpass.demos import tabular as demo
     from forwardpass.importers import sklearn as importer
 
     pipeline, sample = demo.train()

@@ -12,9 +12,10 @@ from skl2onnx.common.data_types import FloatTensorType
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from forwardpass import demo, demo_image
-from forwardpass import signature as sig
+from forwardpass.demos import digits as demo_image
+from forwardpass.demos import tabular as demo
 from forwardpass.importers import onnx as onnx_importer
+from forwardpass.model import signature as sig
 
 
 def demo_model(path: Path) -> Path:

@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from forwardpass.batch import Abandoned
-from forwardpass.batching import Batcher, Feeds, Outputs
+from forwardpass.batching.batcher import Batcher, Feeds, Outputs
+from forwardpass.batching.run import Abandoned
+from forwardpass.batching.timing import Timing
+from forwardpass.codecs.rows import RowCodec
 from forwardpass.errors import BadData, JsonPropertyTypeMismatch, Overloaded
-from forwardpass.rows import Interface
 from forwardpass.runtime import Model
-from forwardpass.timing import Timing
 from tests.support import wait_for
 
 
@@ -47,11 +47,11 @@ def model(model_files: dict[str, Path]) -> Model:
     return Model(model_files["demo"], threads=1)
 
 
-def interface(model: Model, api_names: dict[str, dict[str, str]] | None = None) -> Interface:
-    return Interface(model.signature, model.inputs, model.outputs, api_names)
+def interface(model: Model, api_names: dict[str, dict[str, str]] | None = None) -> RowCodec:
+    return RowCodec(model.signature, model.inputs, model.outputs, api_names)
 
 
-def alone(model: Model, api: Interface, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def alone(model: Model, api: RowCodec, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The answer rows of `rows` decoded, run and encoded on their own, without a batcher."""
     return api.encode(model.run(api.decode(rows)), len(rows))
 

@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from forwardpass.cache import DeploymentCache
+from forwardpass.batching.timing import Timing
 from forwardpass.importers import onnx as importer
 from forwardpass.registry import Registry
+from forwardpass.serving.served import ServedDeployments
 from forwardpass.settings import Settings
-from forwardpass.timing import Timing
 from tests import models
 from tests.support import bearer, wait_for
 
@@ -96,7 +96,7 @@ def test_deployments_of_one_version_share_its_batcher_under_their_own_names(
     plain, _ = registry.create_deployment("scaled:1")
     renamed, _ = registry.create_deployment("scaled:1", "renamed")
     registry.set_api_names(renamed.id, {"inputs": {"x": "pair"}, "outputs": {"y": "scaled"}})
-    cache = DeploymentCache(registry, Settings.load(data_dir=tmp_path))
+    cache = ServedDeployments(registry, Settings.load(data_dir=tmp_path))
     cache.refresh()
     a, b = cache.get(plain.id), cache.get(renamed.id)
     assert a is not None and b is not None
@@ -129,7 +129,7 @@ def test_deployments_of_one_version_share_its_batcher_under_their_own_names(
 
 def test_version_swaps_leave_no_model_thread_behind(registry: Registry, tmp_path: Path) -> None:
     deployment, _ = registry.create_deployment("scaled:1")
-    cache = DeploymentCache(registry, Settings.load(data_dir=tmp_path))
+    cache = ServedDeployments(registry, Settings.load(data_dir=tmp_path))
     row = {"x": {"shape": [2], "data": [1.0, 2.0]}}
     wait_for(lambda: model_threads(registry) == 0)  # those of earlier tests have ended
     threads = threading.active_count()

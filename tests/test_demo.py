@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from forwardpass.demo import EXAMPLE_ROWS
+from forwardpass.demos.tabular import EXAMPLE_ROWS
 from tests.support import bearer, cli_env, free_port, wait_for
 
 

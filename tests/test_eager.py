@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from forwardpass.eager import EagerFuture
+from forwardpass.batching.future import EagerFuture
 
 
 def test_a_task_awaiting_it_goes_on_before_the_setter_returns():

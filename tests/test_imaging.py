@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from forwardpass import imaging
-from forwardpass.signature import ImageSettings
+from forwardpass.codecs import imaging
+from forwardpass.model.signature import ImageSettings
 
 W, H = 8, 6  # the target: wider than tall
 

@@ -6,7 +6,7 @@ import time
 
 import httpx
 
-from forwardpass.demo import EXAMPLE_ROWS
+from forwardpass.demos.tabular import EXAMPLE_ROWS
 from tests.support import Server, bearer, cli_env, cli_json, run_cli, wait_for
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import onnx
 import pytest
 
-from forwardpass import signature as sig
 from forwardpass.errors import SignatureError
+from forwardpass.model import signature as sig
 
 
 def test_a_signature_survives_the_onnx_file(model_files):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from onnx import TensorProto, helper
 
-from forwardpass import signature as sig
 from forwardpass.errors import SignatureError
+from forwardpass.model import signature as sig
 
 
 def graph_with_input(dims: list[int | None]) -> object:

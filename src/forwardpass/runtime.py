@@ -9,9 +9,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from forwardpass import graph
-from forwardpass import signature as sig
 from forwardpass.errors import BadData, InternalError, SignatureError
+from forwardpass.model import graph
+from forwardpass.model import signature as sig
 
 # The pybind exceptions ORT raises; InvalidArgument means the caller's data did not fit.
 _ORT_ERRORS = ort.capi.onnxruntime_pybind11_state

@@ -8,7 +8,7 @@ import json
 import numpy as np
 
 from forwardpass.client import Deployment
-from forwardpass.demo import KINDS
+from forwardpass.demos.tabular import KINDS
 from tests.support import run_cli
 
 

@@ -8,7 +8,7 @@ import pytest
 from forwardpass.codecs.binary import BinaryCodec
 from forwardpass.codecs.text import TextCodec
 from forwardpass.errors import BadData, JsonPropertyTypeMismatch
-from forwardpass.signature import Feature
+from forwardpass.model.signature import Feature
 
 
 def test_binary_takes_zero_one_and_booleans():

@@ -7,7 +7,7 @@ import pytest
 
 from forwardpass.codecs.categorical import CategoricalCodec
 from forwardpass.errors import BadData, JsonPropertyTypeMismatch
-from forwardpass.signature import Feature
+from forwardpass.model.signature import Feature
 
 TEXT = Feature("Sound", "categorical", categories=("miaow", "woof", "3"))
 NUMBERS = Feature("Size", "categorical", categories=(1, 2, 3))

@@ -12,7 +12,7 @@ from PIL import Image
 
 from forwardpass.codecs.image import ImageCodec, ImageOptions
 from forwardpass.errors import BadData, DataUriError, JsonPropertyTypeMismatch, PayloadTooLarge
-from forwardpass.signature import Feature, ImageSettings
+from forwardpass.model.signature import Feature, ImageSettings
 
 SETTINGS = ImageSettings(height=6, width=8)
 FEATURE = Feature("photo", "image", SETTINGS.shape, "x", image=SETTINGS)

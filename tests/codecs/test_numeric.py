@@ -7,7 +7,7 @@ import pytest
 
 from forwardpass.codecs.numeric import NumericCodec
 from forwardpass.errors import BadData, JsonPropertyTypeMismatch
-from forwardpass.signature import Feature
+from forwardpass.model.signature import Feature
 
 SCALAR = Feature("Size", "numeric")
 MATRIX = Feature("x", "numeric", (2, 2))

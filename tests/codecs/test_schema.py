@@ -8,7 +8,7 @@ from openapi_schema_validator import OAS30Validator
 
 from forwardpass.codecs import codec_for
 from forwardpass.errors import ForwardpassError
-from forwardpass.signature import Feature
+from forwardpass.model.signature import Feature
 
 CASES = [
     (Feature("size", "numeric"), np.float32),

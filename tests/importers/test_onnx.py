@@ -11,9 +11,9 @@ import onnxruntime as ort
 import pytest
 import yaml
 
-from forwardpass import signature as sig
 from forwardpass.errors import BadData, SignatureError
 from forwardpass.importers import onnx as importer
+from forwardpass.model import signature as sig
 from tests.models import iris_rows
 from tests.support import bearer, cli_json, run_cli, wait_for
 

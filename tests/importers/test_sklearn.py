@@ -11,10 +11,11 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
-from forwardpass import demo, graph
-from forwardpass import signature as sig
+from forwardpass.codecs.rows import RowCodec
+from forwardpass.demos import tabular as demo
 from forwardpass.importers import sklearn as importer
-from forwardpass.rows import Interface
+from forwardpass.model import graph
+from forwardpass.model import signature as sig
 
 
 def test_the_demo_pipeline_keeps_its_categories_and_answers_like_sklearn():
@@ -54,7 +55,7 @@ def test_a_classifier_answers_scores_over_its_classes_without_zipmap():
     assert [(f.name, f.tensor) for f in found.inputs] == [
         (c, "input") for c in ("sl", "sw", "pl", "pw")
     ]
-    interface = Interface(found, graph.inputs(model), graph.outputs(model))
+    interface = RowCodec(found, graph.inputs(model), graph.outputs(model))
     feeds = interface.decode(x.to_dict("records"))
     scores = ort.InferenceSession(model.SerializeToString()).run([output.tensor], feeds)[0]
     np.testing.assert_allclose(scores, clf.predict_proba(x), atol=1e-4)

@@ -12,8 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from forwardpass import signature as sig
 from forwardpass.importers import torch as importer
+from forwardpass.model import signature as sig
 from tests.support import Server, bearer, cli_json
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,7 @@ import pytest
 from forwardpass.errors import QuotaExceeded
 from forwardpass.importers import onnx as importer
 from forwardpass.registry import Registry
-from forwardpass.registry.changes import apply_changes
+from forwardpass.services.changes import apply_changes
 from forwardpass.settings import Settings
 from tests import models
 

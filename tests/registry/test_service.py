@@ -47,7 +47,7 @@ def test_models_are_versioned_and_content_addressed(registry, demo_bytes, tmp_pa
 def test_new_bytes_make_the_next_version(registry, demo_bytes):
     import onnx
 
-    from forwardpass import signature as sig
+    from forwardpass.model import signature as sig
 
     registry.add_model(demo_bytes, "weight")
     model = onnx.load_from_string(demo_bytes)
@@ -64,7 +64,7 @@ def test_new_bytes_make_the_next_version(registry, demo_bytes):
 def test_bad_models_are_refused_and_nothing_is_stored(registry, demo_bytes):
     import onnx
 
-    from forwardpass.signature import METADATA_KEY
+    from forwardpass.model.signature import METADATA_KEY
 
     with pytest.raises(BadData, match="not an ONNX file"):
         registry.add_model(b"definitely not onnx", "broken")

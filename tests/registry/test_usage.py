@@ -11,8 +11,9 @@ from sqlalchemy.engine import Connection
 
 from forwardpass.registry import Registry
 from forwardpass.registry.schema import deployment_usage
+from forwardpass.registry.usage import shown
+from forwardpass.serving.usage import Usage
 from forwardpass.settings import Settings
-from forwardpass.usage import Usage, shown
 
 
 def test_counts_add_up_across_flushes_and_processes(

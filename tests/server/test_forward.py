@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from forwardpass.demo import EXAMPLE_ROWS
+from forwardpass.demos.tabular import EXAMPLE_ROWS
 from tests.models import iris_rows
 from tests.support import bearer, wait_for
 

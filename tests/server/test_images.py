@@ -16,8 +16,8 @@ import onnxruntime as ort
 import pytest
 from PIL import Image
 
-from forwardpass import demo_image
-from forwardpass.imaging import TRANSFORMS
+from forwardpass.codecs.imaging import TRANSFORMS
+from forwardpass.demos import digits as demo_image
 from tests import models
 from tests.support import Server, bearer, cli_env, cli_json, run_cli, wait_for
 from tests.test_imaging import noise, reference

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from prometheus_client import REGISTRY
 
-from forwardpass.cache import DeploymentCache
-from forwardpass.limits import Guard
 from forwardpass.registry import Registry
 from forwardpass.server.ledger import FLUSH_ENTRIES, Ledger
+from forwardpass.serving.guard import Guard
+from forwardpass.serving.served import ServedDeployments
 from forwardpass.settings import Settings
 
 
@@ -24,7 +24,7 @@ def counted(deployment: str) -> float:
 def test_a_full_ledger_is_counted_after_the_request_that_filled_it(tmp_path: Path) -> None:
     settings = Settings.load(data_dir=tmp_path)
     registry = Registry.open(settings)
-    ledger = Ledger(Guard(settings, registry, DeploymentCache(registry, settings)))
+    ledger = Ledger(Guard(settings, registry, ServedDeployments(registry, settings)))
 
     async def requests() -> list[float]:
         seen = []
@@ -47,7 +47,7 @@ def test_a_full_ledger_is_counted_after_the_request_that_filled_it(tmp_path: Pat
 def test_flush_counts_what_is_waiting(tmp_path: Path) -> None:
     settings = Settings.load(data_dir=tmp_path)
     registry = Registry.open(settings)
-    ledger = Ledger(Guard(settings, registry, DeploymentCache(registry, settings)))
+    ledger = Ledger(Guard(settings, registry, ServedDeployments(registry, settings)))
     try:
         ledger.add("ledger-flush", 200, 3, None, 0.002)
         assert counted("ledger-flush") == 0.0

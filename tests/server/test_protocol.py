@@ -1,4 +1,4 @@
-"""The HTTP protocol's fast lane for predictions (server/protocol.py), over raw sockets.
+"""The HTTP protocol's fast lane for predictions (server/rows/lane.py), over raw sockets.
 
 The other tests reach the lane through httpx; these send what a client library rarely
 does (pipelined requests, Expect: 100-continue, HTTP/1.0, a body cut short, an answer
@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from forwardpass.demo import EXAMPLE_ROWS
+from forwardpass.demos.tabular import EXAMPLE_ROWS
 from tests.support import wait_for
 
 Answer = tuple[int, dict[str, str], bytes]

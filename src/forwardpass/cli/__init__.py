@@ -16,7 +16,7 @@ from forwardpass.runtime import usable_cores
 from forwardpass.server import create_app
 from forwardpass.server import workers as workers_mod
 from forwardpass.server.app import configure_logging
-from forwardpass.server.protocol import ServerProtocol
+from forwardpass.server.rows.lane import ServerProtocol
 from forwardpass.settings import SETTINGS_HELP, Settings
 
 app = typer.Typer(
@@ -98,7 +98,7 @@ def serve(
 
 
 def curl_command(url: str, token: str, rows: list[dict[str, object]] | None = None) -> str:
-    from forwardpass import demo as demo_model
+    from forwardpass.demos import tabular as demo_model
 
     body = jsonlib.dumps({"rows": demo_model.EXAMPLE_ROWS if rows is None else rows})
     return (
@@ -120,8 +120,8 @@ def demo(
 ) -> None:
     """Train the contract's example model now, deploy it, print how to call it, and serve."""
     # Training needs scikit-learn and pandas; only this command pays for importing them.
-    from forwardpass import demo as tabular
-    from forwardpass import demo_image
+    from forwardpass.demos import digits as demo_image
+    from forwardpass.demos import tabular
 
     demo_model: Any = demo_image if image else tabular
     rows = demo_image.example_rows() if image else None

@@ -8,9 +8,9 @@ import typer
 
 from forwardpass.cli import common
 from forwardpass.limits.plan import LimitOverrides
-from forwardpass.registry.changes import apply_changes
-from forwardpass.server import describe
-from forwardpass.signature import TRANSFORMATIONS
+from forwardpass.model.signature import TRANSFORMATIONS
+from forwardpass.services import descriptions as describe
+from forwardpass.services.changes import apply_changes
 
 app = typer.Typer(help="Create and run deployments.", no_args_is_help=True)
 
@@ -37,8 +37,8 @@ def limits_text(own: dict[str, Any], effective: dict[str, Any]) -> str:
 
 
 def _print(data: dict[str, Any]) -> None:
-    hidden = ("api_names", "limits", "effective_limits", "usage", "features", "spec_url")
-    hidden += ("model_name", "model_version")
+    hidden = {"api_names", "limits", "effective_limits", "usage", "features", "spec_url"}
+    hidden |= {"model_name", "model_version"}
     text = {k: v for k, v in data.items() if k not in hidden}
     text["limits"] = limits_text(data["limits"], data["effective_limits"])
     if "usage" in data:

@@ -9,7 +9,7 @@ import numpy as np
 
 from forwardpass.client.errors import UnexpectedResponse
 from forwardpass.codecs import CODECS, Codec
-from forwardpass.signature import Feature
+from forwardpass.model.signature import Feature
 
 FORWARD_PATH = "/deployment/{deploymentId}/forward"
 

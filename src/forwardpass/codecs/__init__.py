@@ -10,7 +10,7 @@ from forwardpass.codecs.categorical import CategoricalCodec
 from forwardpass.codecs.image import ImageCodec, ImageOptions
 from forwardpass.codecs.numeric import NumericCodec
 from forwardpass.codecs.text import TextCodec
-from forwardpass.signature import Feature
+from forwardpass.model.signature import Feature
 
 CODECS: dict[str, type[Codec]] = {
     c.feature_type: c for c in (NumericCodec, CategoricalCodec, BinaryCodec, TextCodec, ImageCodec)

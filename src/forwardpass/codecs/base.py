@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from forwardpass.errors import BadData, JsonPropertyTypeMismatch, at
-from forwardpass.signature import Feature
+from forwardpass.model.signature import Feature
 
 _JSON_TYPES = {
     bool: "a boolean",

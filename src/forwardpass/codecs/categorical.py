@@ -14,7 +14,7 @@ import numpy as np
 
 from forwardpass.codecs.base import Codec, json_type
 from forwardpass.errors import BadData, JsonPropertyTypeMismatch, at
-from forwardpass.signature import Feature
+from forwardpass.model.signature import Feature
 
 _LISTED = 12  # categories named in an error message before it says "and N more"
 

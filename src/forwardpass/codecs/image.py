@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from forwardpass import imaging
+from forwardpass.codecs import imaging
 from forwardpass.codecs.base import Codec
 from forwardpass.errors import (
     BadData,
@@ -34,7 +34,7 @@ from forwardpass.errors import (
     PayloadTooLarge,
     at,
 )
-from forwardpass.signature import Feature, ImageSettings
+from forwardpass.model.signature import Feature, ImageSettings
 
 #: The media types a data URI may name, and the Pillow formats their bytes may hold.
 MEDIA_TYPES = ("image/png", "image/jpeg", "image/jpg", "image/webp", "image/bmp", "image/gif")

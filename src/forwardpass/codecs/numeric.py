@@ -19,7 +19,7 @@ import orjson
 
 from forwardpass.codecs.base import Codec, json_type
 from forwardpass.errors import BadData, DataUriError, JsonPropertyTypeMismatch, at
-from forwardpass.signature import Feature
+from forwardpass.model.signature import Feature
 
 NPY_URI_PREFIX = "data:application/x.peltarion.npy;base64,"
 _NUMBER = (int, float)

@@ -15,9 +15,9 @@ from typing import Any
 import onnx
 import yaml
 
-from forwardpass import graph
-from forwardpass import signature as sig
 from forwardpass.errors import BadData, SignatureError
+from forwardpass.model import graph
+from forwardpass.model import signature as sig
 
 
 def read_signature_file(path: Path) -> sig.Signature:

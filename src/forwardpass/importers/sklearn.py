@@ -28,10 +28,10 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
-from forwardpass import graph
-from forwardpass import signature as sig
 from forwardpass.errors import SignatureError
 from forwardpass.importers.onnx import prepare
+from forwardpass.model import graph
+from forwardpass.model import signature as sig
 
 
 def to_onnx(

@@ -4,7 +4,7 @@ Needs the optional extra `forwardpass[torch]` (torch and onnxscript, which torch
 exporter uses). One input tensor and one output tensor::
 
     from forwardpass.importers import torch as importer
-    from forwardpass.signature import ImageSettings
+    from forwardpass.model.signature import ImageSettings
 
     settings = ImageSettings(height=32, width=32, layout="NCHW",
                              mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
@@ -23,10 +23,10 @@ from typing import Any
 
 import onnx
 
-from forwardpass import graph
-from forwardpass import signature as sig
 from forwardpass.errors import SignatureError
 from forwardpass.importers import onnx as onnx_importer
+from forwardpass.model import graph
+from forwardpass.model import signature as sig
 
 try:
     import torch

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from forwardpass.errors import BadData, IncompatibleModel
-from forwardpass.signature import Feature, Signature
+from forwardpass.model.signature import Feature, Signature
 
 if TYPE_CHECKING:
     from forwardpass.registry.records import Deployment, ModelVersion

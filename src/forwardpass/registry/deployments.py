@@ -16,9 +16,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from forwardpass import signature as sig
 from forwardpass.errors import BadData, Conflict, QuotaExceeded, ResourceNotFound
 from forwardpass.limits.plan import LimitOverrides
+from forwardpass.model import signature as sig
 from forwardpass.registry import compat, names, tokens, usage
 from forwardpass.registry.records import (
     Deployment,

@@ -7,9 +7,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from forwardpass import graph
-from forwardpass import signature as sig
 from forwardpass.errors import BadData, Conflict, ResourceNotFound, SignatureError
+from forwardpass.model import graph
+from forwardpass.model import signature as sig
 from forwardpass.registry.records import ModelVersion, model_from_row, utc_now
 from forwardpass.registry.schema import MAX_INTEGER, deployments, models
 from forwardpass.registry.store import ModelStore

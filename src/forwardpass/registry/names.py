@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from forwardpass.errors import BadData
-from forwardpass.signature import Signature
+from forwardpass.model.signature import Signature
 
 _MAX = 200
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from forwardpass import signature as sig
 from forwardpass.limits.plan import LimitOverrides
+from forwardpass.model import signature as sig
 from forwardpass.registry.schema import deployments, models
 
 

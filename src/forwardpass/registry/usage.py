@@ -10,6 +10,9 @@ from sqlalchemy.engine import Connection
 
 from forwardpass.registry.schema import deployment_usage, deployments
 
+REQUESTS, ROWS, UNCHECKED = "requests", "rows", "rate_limit_unchecked"
+ERROR = "error:"  # metric prefix of errors counted by errorCode
+
 
 def add(connection: Connection, counts: dict[str, dict[str, int]]) -> None:
     """Add `counts` (deployment id -> metric -> n) to the stored counts, atomically."""
@@ -59,3 +62,14 @@ def read(connection: Connection, deployment_id: str) -> dict[str, int]:
         )
     )
     return {metric: int(count) for metric, count in found}
+
+
+def shown(stored: dict[str, int]) -> dict[str, object]:
+    """Stored metrics as users see them: requests, rows, errors by errorCode."""
+    errors = {k[len(ERROR) :]: v for k, v in sorted(stored.items()) if k.startswith(ERROR)}
+    return {
+        REQUESTS: stored.get(REQUESTS, 0),
+        ROWS: stored.get(ROWS, 0),
+        "errors": errors,
+        UNCHECKED: stored.get(UNCHECKED, 0),
+    }

@@ -13,14 +13,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from forwardpass import web
-from forwardpass.cache import DeploymentCache
-from forwardpass.limits import Guard
 from forwardpass.registry import Registry
 from forwardpass.server import api, logs, metrics
 from forwardpass.server.errors import HANDLERS
-from forwardpass.server.forward import ForwardRoute
 from forwardpass.server.ledger import Ledger
 from forwardpass.server.openapi import OpenApiRoute
+from forwardpass.server.rows.route import ForwardRoute
+from forwardpass.serving.guard import Guard
+from forwardpass.serving.predict import Predictor
+from forwardpass.serving.served import ServedDeployments
 from forwardpass.settings import Settings
 
 #: New containers (rows, dicts) between two passes of the cyclic GC over the young ones.
@@ -31,7 +32,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
     """Build the server. The registry is opened from the settings unless one is given."""
     registry = registry or Registry.open(settings)
     registry.admin.ensure(settings.admin_token)
-    cache = DeploymentCache(
+    cache = ServedDeployments(
         registry, settings, observe_batch=lambda sha: metrics.batch_observer(sha[:12])
     )
     guard = Guard(settings, registry, cache)
@@ -72,14 +73,15 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
         return JSONResponse({"status": "loading"}, status_code=503)
 
     ledger = Ledger(guard)
-    forward = ForwardRoute(cache, settings, guard, ledger)
+    predictor = Predictor(cache, guard, ledger.add)
+    forward = ForwardRoute(predictor, settings)
 
     async def metrics_endpoint(request: Request) -> Response:
         ledger.flush()  # the latest requests too
         return await metrics.endpoint(request)
 
     # Under `forwardpass serve` most predictions never reach the router: the HTTP protocol
-    # answers them itself (server/protocol.py). The Route takes the rest, and gives the
+    # answers them itself (server/rows/lane.py). The Route takes the rest, and gives the
     # contract's 405 MethodNotAllowed to other methods.
     app = Starlette(
         routes=[
@@ -93,7 +95,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
                 methods=["GET"],
             ),
             api.mount(registry, settings, cache),
-            *web.routes(registry, settings, cache),
+            *web.routes(registry, settings, cache, predictor),
         ],
         exception_handlers=HANDLERS,
         lifespan=lifespan,

@@ -19,8 +19,8 @@ import asyncio
 import logging
 import time
 
-from forwardpass.limits import Guard
 from forwardpass.server import logs, metrics
+from forwardpass.serving.guard import Guard
 
 FLUSH_SECONDS = 0.2
 FLUSH_ENTRIES = 128

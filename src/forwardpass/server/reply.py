@@ -1,7 +1,7 @@
 """A prediction's HTTP answer as plain values: status, extra headers, JSON body.
 
 The forward route builds one `Reply` for every outcome, success or the contract's error;
-the ASGI way out (`ReplyResponse`) and the HTTP protocol's fast lane (server/protocol.py)
+the ASGI way out (`ReplyResponse`) and the HTTP protocol's fast lane (server/rows/lane.py)
 each send it as they must, with the same headers.
 """
 

@@ -19,7 +19,7 @@ import uvicorn
 
 from forwardpass.server.app import configure_logging
 from forwardpass.server.metrics import MULTIPROCESS_DIR
-from forwardpass.server.protocol import ServerProtocol
+from forwardpass.server.rows.lane import ServerProtocol
 from forwardpass.settings import Settings, env_name
 
 # The stdlib loop: uvloop has been seen serving connections unfairly at saturation (a long

@@ -6,8 +6,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from forwardpass.cache import DeploymentCache
 from forwardpass.registry import Registry
+from forwardpass.serving.predict import Predictor
+from forwardpass.serving.served import ServedDeployments
 from forwardpass.settings import Settings
 from forwardpass.web.deployments import DeploymentPages
 from forwardpass.web.login import LoginPages
@@ -17,9 +18,11 @@ from forwardpass.web.pages import HERE
 __all__ = ["routes"]
 
 
-def routes(registry: Registry, settings: Settings, cache: DeploymentCache) -> list[BaseRoute]:
+def routes(
+    registry: Registry, settings: Settings, cache: ServedDeployments, predictor: Predictor
+) -> list[BaseRoute]:
     login = LoginPages(registry, settings, cache)
-    d = DeploymentPages(registry, settings, cache)
+    d = DeploymentPages(registry, settings, cache, predictor)
     m = ModelPages(registry, settings, cache)
 
     async def home(_request: object) -> Response:

@@ -12,10 +12,14 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
+from forwardpass.batching.run import Rows
 from forwardpass.errors import BadData, DeploymentNotEnabled, ForwardpassError
-from forwardpass.registry import Deployment
-from forwardpass.registry.changes import apply_changes
-from forwardpass.server import describe
+from forwardpass.registry import Deployment, Registry
+from forwardpass.services import descriptions as describe
+from forwardpass.services.changes import apply_changes
+from forwardpass.serving.predict import ADMIN, Predictor
+from forwardpass.serving.served import Live, ServedDeployments
+from forwardpass.settings import Settings
 from forwardpass.web.pages import Pages
 from forwardpass.web.session import Session
 
@@ -26,6 +30,16 @@ def _text(form: FormData, name: str) -> str:
 
 
 class DeploymentPages(Pages):
+    def __init__(
+        self,
+        registry: Registry,
+        settings: Settings,
+        cache: ServedDeployments,
+        predictor: Predictor,
+    ) -> None:
+        super().__init__(registry, settings, cache)
+        self.predictor = predictor
+
     # -- the list --------------------------------------------------------------------------
 
     async def index(self, request: Request, session: Session) -> Response:
@@ -220,10 +234,29 @@ class DeploymentPages(Pages):
             live = self.cache.get(deployment.id)
         if live is None or not live.enabled or live.interface is None:
             raise DeploymentNotEnabled("enable the deployment to try it")
-        missing = [f.api_name for f in live.interface.inputs if not values.get(f.api_name)]
+        # The admin's session stands for the token: the page checked it.
+        answer, _timing = await self.predictor.predict(deployment.id, ADMIN, _TryIt(values))
+        return answer
+
+
+class _TryIt:
+    """The Try it form as `Predictor.predict` takes it: one example, answered as one row."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+
+    async def rows(self, live: Live) -> Any:
+        assert live.interface is not None
+        missing = [f.api_name for f in live.interface.inputs if not self.values.get(f.api_name)]
         if missing:
             raise BadData(f"fill in {', '.join(map(repr, missing))}")
-        return (await live.predict([live.interface.from_form(values)]))[0]
+        return [live.interface.from_form(self.values)]
+
+    def gone(self) -> bool:
+        return False
+
+    def answer(self, rows: Rows) -> Any:
+        return rows[0]
 
 
 def _safe_back(form: FormData, default: str) -> str:

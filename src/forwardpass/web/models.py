@@ -11,8 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from forwardpass.errors import BadData, ForwardpassError
-from forwardpass.server.api.body import signature_text
-from forwardpass.server.api.models import import_model
+from forwardpass.services.models import import_model, signature_text
 from forwardpass.web.pages import Pages
 from forwardpass.web.session import Session
 

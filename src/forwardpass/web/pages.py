@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from forwardpass.cache import DeploymentCache
 from forwardpass.registry import Registry
-from forwardpass.server.admin_auth import refuse_deployment_token
+from forwardpass.services.admin_auth import refuse_deployment_token
+from forwardpass.serving.served import ServedDeployments
 from forwardpass.settings import Settings
 from forwardpass.web import session as sessions
 from forwardpass.web.session import Session
@@ -40,7 +40,7 @@ def _date(value: Any) -> str:
 class Pages:
     """The base of the page handlers: `guard` wraps each one with the session and login."""
 
-    def __init__(self, registry: Registry, settings: Settings, cache: DeploymentCache) -> None:
+    def __init__(self, registry: Registry, settings: Settings, cache: ServedDeployments) -> None:
         self.registry = registry
         self.settings = settings
         self.cache = cache

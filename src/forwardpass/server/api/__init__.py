@@ -6,18 +6,18 @@ from starlette.requests import Request
 from starlette.routing import Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from forwardpass.cache import DeploymentCache
 from forwardpass.registry import Registry
-from forwardpass.server.admin_auth import require_admin
 from forwardpass.server.api.deployments import DeploymentsApi
 from forwardpass.server.api.models import ModelsApi
 from forwardpass.server.api.spec import spec
+from forwardpass.services.admin_auth import require_admin
+from forwardpass.serving.served import ServedDeployments
 from forwardpass.settings import Settings
 
 __all__ = ["mount"]
 
 
-def mount(registry: Registry, settings: Settings, cache: DeploymentCache) -> Mount:
+def mount(registry: Registry, settings: Settings, cache: ServedDeployments) -> Mount:
     models = ModelsApi(registry)
     deployments = DeploymentsApi(registry, settings, cache)
     routes = Router(

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-import yaml
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
-from forwardpass import signature as sig
 from forwardpass.errors import BadData, JsonParsingError, PayloadTooLarge, UnsupportedContentType
+from forwardpass.model import signature as sig
+from forwardpass.services.models import signature_text
 
 _JSON_LIMIT = 1024 * 1024
 
@@ -35,15 +35,6 @@ async def json_object(request: Request, allowed: set[str]) -> dict[str, Any]:
             f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
         )
     return body
-
-
-def signature_text(text: bytes) -> sig.Signature:
-    """A signature from the bytes of a JSON or YAML file (YAML reads JSON too)."""
-    try:
-        data = yaml.safe_load(text.decode())
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise BadData(f"the signature is not valid JSON or YAML: {exc}") from None
-    return sig.Signature.from_dict(data)
 
 
 async def upload(request: Request) -> tuple[bytes, str, sig.Signature | None]:

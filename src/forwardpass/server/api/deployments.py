@@ -8,14 +8,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from forwardpass.cache import DeploymentCache
 from forwardpass.errors import BadData
 from forwardpass.limits.plan import Limits
 from forwardpass.registry import Deployment, Registry
-from forwardpass.registry.changes import apply_changes
-from forwardpass.server import describe
 from forwardpass.server.api.body import json_object
-from forwardpass.server.openapi import document, interface_from_registry
+from forwardpass.services import descriptions as describe
+from forwardpass.services.changes import apply_changes
+from forwardpass.services.openapi import document
+from forwardpass.serving.served import ServedDeployments
 from forwardpass.settings import Settings
 
 _CREATE = {"model", "name", "enabled"}
@@ -23,7 +23,7 @@ _UPDATE = {"name", "status", "api_names", "model", "limits", "image_transformati
 
 
 class DeploymentsApi:
-    def __init__(self, registry: Registry, settings: Settings, cache: DeploymentCache) -> None:
+    def __init__(self, registry: Registry, settings: Settings, cache: ServedDeployments) -> None:
         self.registry = registry
         self.settings = settings
         self.cache = cache
@@ -69,7 +69,7 @@ class DeploymentsApi:
 
         def spec() -> dict[str, Any]:
             deployment = self.registry.deployment(deployment_id)
-            face = interface_from_registry(self.registry, deployment.id)
+            face = describe.interface(self.registry, deployment)
             return document(
                 deployment.id,
                 face.inputs,

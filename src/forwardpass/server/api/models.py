@@ -6,19 +6,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from forwardpass import signature as sig
 from forwardpass.errors import ResourceNotFound
-from forwardpass.importers import onnx as onnx_importer
-from forwardpass.registry import ModelVersion, Registry
+from forwardpass.registry import Registry
 from forwardpass.server.api.body import upload
-
-
-def import_model(
-    registry: Registry, data: bytes, name: str, signature: sig.Signature | None
-) -> ModelVersion:
-    """The one import path of the API and the pages: prepare the file, then store it."""
-    prepared = onnx_importer.import_bytes(data, signature)
-    return registry.add_model(prepared, name)
+from forwardpass.services.models import import_model
 
 
 class ModelsApi:

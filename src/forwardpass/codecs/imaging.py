@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageOps
 
-from forwardpass.signature import ImageSettings
+from forwardpass.model.signature import ImageSettings
 
 #: Shrinking averages the area each new pixel covers (box); enlarging is bilinear.
 SHRINK = Image.Resampling.BOX

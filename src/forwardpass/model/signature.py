@@ -16,13 +16,13 @@ from typing import Any
 
 import onnx
 
-from forwardpass import graph
 from forwardpass.errors import SignatureError
+from forwardpass.model import graph
 
-METADATA_KEY = "forwardpass.signature"
+METADATA_KEY = "forwardpass.model.signature"
 TYPES = ("numeric", "categorical", "binary", "text", "image")
 
-#: How an image input is fitted to the model's height and width (see forwardpass.imaging).
+#: How an image input is fitted to the model's height and width (see forwardpass.codecs.imaging).
 TRANSFORMATIONS = ("resize", "center_crop_or_pad", "crop_and_resize", "pad_and_resize")
 _CHANNELS = {"RGB": 3, "L": 1}
 

@@ -2,10 +2,10 @@
 interface, each request's error confined to that request.
 
 The requests of a batch may come from several deployments of one model version; each
-deployment has its own `Interface` (its API names, its image options). The rows of all
-requests that share an interface are decoded in one `Interface.decode` call, the feeds of
+deployment has its own `Codec` (its API names, its image options). The rows of all
+requests that share an interface are decoded in one `Codec.decode` call, the feeds of
 every interface are concatenated for one model call (same model, same tensor names), and
-each interface's outputs are encoded in one `Interface.encode` call, then sliced back per
+each interface's outputs are encoded in one `Codec.encode` call, then sliced back per
 request. For a small request most of decoding and encoding is a fixed cost per call, which
 a batch pays once.
 
@@ -25,8 +25,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from forwardpass.eager import EagerFuture
-from forwardpass.timing import Timing
+from forwardpass.batching.future import EagerFuture
+from forwardpass.batching.timing import Timing
 
 Feeds = dict[str, np.ndarray]
 Outputs = dict[str, np.ndarray]
@@ -37,8 +37,8 @@ class Abandoned(Exception):
     """The client of a request went away while it waited for its batch: it was not run."""
 
 
-class Interface(Protocol):
-    """What a batch needs of `forwardpass.rows.Interface`."""
+class Codec(Protocol):
+    """What a batch needs of a `codecs.rows.RowCodec`."""
 
     def decode(self, rows: Any) -> Feeds: ...
 
@@ -49,7 +49,7 @@ class Interface(Protocol):
 class Job:
     """One request waiting for its batch; `run_batch` sets its `result`."""
 
-    interface: Interface
+    interface: Codec
     rows: list[Any]
     count: int
     future: EagerFuture[Rows]
@@ -64,7 +64,7 @@ class Job:
 class _Part:
     """Requests of one interface whose rows are one run of the batch's feeds."""
 
-    interface: Interface
+    interface: Codec
     jobs: list[Job]
     feeds: Feeds
     rows: int

@@ -17,9 +17,9 @@ from skl2onnx.common.data_types import FloatTensorType
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
-from forwardpass import signature as sig
 from forwardpass.codecs.image import png_data_uri
 from forwardpass.importers import onnx as onnx_importer
+from forwardpass.model import signature as sig
 
 MODEL_NAME = "digits"
 DEPLOYMENT_NAME = "demo-image"

@@ -5,9 +5,9 @@ queue; when it ends, everything queued (up to `max_rows`) runs as the next batch
 delay to tune: the batch size follows the load. The queue is bounded in rows: when it is
 full a request is refused at once with `Overloaded` instead of waiting ever longer.
 
-A request hands over its rows (parsed JSON) with its deployment's `Interface` and gets its
+A request hands over its rows (parsed JSON) with its deployment's `Codec` and gets its
 answer rows back; decoding, the model call and encoding are done per batch in the model's
-thread (see `forwardpass.batch`), off the event loop. An interface that decodes images has
+thread (see `forwardpass.batching.run`), off the event loop. An interface that decodes images has
 the request decode its rows itself (see `Live.predict`) and hand over the feeds instead.
 
 Each batcher has one model thread, started by its first request. It takes batches until
@@ -29,12 +29,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from forwardpass.batch import Feeds, Interface, Job, Outputs, Rows, run_batch
-from forwardpass.eager import EagerFuture
+from forwardpass.batching.future import EagerFuture
+from forwardpass.batching.run import Codec, Feeds, Job, Outputs, Rows, run_batch
+from forwardpass.batching.timing import Timing
 from forwardpass.errors import InternalError, Overloaded
-from forwardpass.timing import Timing
 
-log = logging.getLogger("forwardpass.batching")
+log = logging.getLogger("forwardpass.batching.batcher")
 
 
 class Batcher:
@@ -69,7 +69,7 @@ class Batcher:
 
     async def submit(
         self,
-        interface: Interface,
+        interface: Codec,
         rows: list[Any],
         timing: Timing | None = None,
         *,

@@ -25,9 +25,15 @@ from starlette.datastructures import FormData
 from starlette.requests import ClientDisconnect, Request
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from forwardpass.eager import EagerFuture
-from forwardpass.server.forward import ForwardRoute, read_form, refuse_declared, too_large, wanted
+from forwardpass.batching.future import EagerFuture
 from forwardpass.server.reply import Reply, reply_headers
+from forwardpass.server.rows.route import (
+    ForwardRoute,
+    read_form,
+    refuse_declared,
+    too_large,
+    wanted,
+)
 
 _PREFIX, _SUFFIX = b"/deployment/", b"/forward"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -144,8 +150,7 @@ class Exchange:
         self._waiter: EagerFuture[None] | None = None
         # What the body may hold before the route asks for it: the deployment's own limit.
         assert protocol.route is not None
-        live = protocol.route.cache.get(deployment_id)
-        self._limit = (live.limits if live else protocol.route.settings).max_body_bytes
+        self._limit = protocol.route.body_limit(deployment_id)
 
     async def run(self) -> None:
         route = self.protocol.route

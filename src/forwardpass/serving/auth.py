@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from forwardpass.cache import DeploymentCache, Live
 from forwardpass.errors import DeploymentNotEnabled, InvalidTokenError, ResourceNotFound
 from forwardpass.registry import tokens
+from forwardpass.serving.served import Live, ServedDeployments
 
 
 def authorize(
-    cache: DeploymentCache, request: Request, deployment_id: str, *, enabled_only: bool = True
+    cache: ServedDeployments, request: Request, deployment_id: str, *, enabled_only: bool = True
 ) -> Live:
     """The deployment if the request carries its token (Bearer or Basic).
 
@@ -23,7 +23,7 @@ def authorize(
 
 
 def authorize_header(
-    cache: DeploymentCache,
+    cache: ServedDeployments,
     authorization: str | None,
     deployment_id: str,
     *,

@@ -13,15 +13,14 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from forwardpass.registry.usage import ERROR, REQUESTS, ROWS, UNCHECKED
+
 if TYPE_CHECKING:
     from forwardpass.registry import Registry
 
-log = logging.getLogger("forwardpass.usage")
+log = logging.getLogger("forwardpass.serving.usage")
 
 Counts = dict[str, dict[str, int]]  # deployment id -> metric -> count
-
-REQUESTS, ROWS, UNCHECKED = "requests", "rows", "rate_limit_unchecked"
-ERROR = "error:"  # metric prefix of errors counted by errorCode
 
 
 class Usage:
@@ -67,14 +66,3 @@ class Usage:
         while True:
             await asyncio.sleep(seconds)
             await self.flush()
-
-
-def shown(stored: dict[str, int]) -> dict[str, object]:
-    """Stored metrics as users see them: requests, rows, errors by errorCode."""
-    errors = {k[len(ERROR) :]: v for k, v in sorted(stored.items()) if k.startswith(ERROR)}
-    return {
-        REQUESTS: stored.get(REQUESTS, 0),
-        ROWS: stored.get(ROWS, 0),
-        "errors": errors,
-        UNCHECKED: stored.get(UNCHECKED, 0),
-    }

@@ -1,15 +1,14 @@
 """`POST /deployment/{id}/forward`: the Deployment API's one prediction route.
 
-Thin by design: find the deployment in the cache, check the token and status, read the
-body in one of the contract's three forms, and hand the rows to the deployment.
-`ForwardRoute.respond` does all of it for both ways in: the Starlette endpoint `handle`
-and the HTTP protocol's lane (server/protocol.py), which reads the body itself.
+Thin by design: it reads the body in one of the contract's three forms and renders the
+answer or the contract's error; `serving.predict.Predictor` does the rest.
+`ForwardRoute.respond` serves both ways in: the Starlette endpoint `handle` and the HTTP
+protocol's lane (server/rows/lane.py), which reads the body itself.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -18,8 +17,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp
 
-from forwardpass.batch import Abandoned
-from forwardpass.cache import DeploymentCache
+from forwardpass.batching.run import Abandoned, Rows
 from forwardpass.errors import (
     BadData,
     ForwardpassError,
@@ -29,12 +27,10 @@ from forwardpass.errors import (
     UnsupportedContentType,
     at,
 )
-from forwardpass.limits import Guard
-from forwardpass.server.auth import authorize_header
-from forwardpass.server.ledger import Ledger
 from forwardpass.server.reply import Reply, ReplyResponse, error_reply
+from forwardpass.serving.predict import Predictor
+from forwardpass.serving.served import Live
 from forwardpass.settings import Settings
-from forwardpass.timing import Timing
 
 log = logging.getLogger("forwardpass.requests")
 
@@ -44,7 +40,7 @@ _FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 class Body(Protocol):
     """Where a prediction's body comes from: the ASGI request, or the HTTP protocol's own
-    buffer on the fast lane (server/protocol.py)."""
+    buffer on the fast lane (server/rows/lane.py)."""
 
     async def read(self, limit: int, declared: str | None) -> bytes:
         """The whole body; PayloadTooLarge past `limit` bytes, ClientDisconnect if gone."""
@@ -57,13 +53,18 @@ class Body(Protocol):
 
 
 class ForwardRoute:
-    def __init__(
-        self, cache: DeploymentCache, settings: Settings, guard: Guard, ledger: Ledger
-    ) -> None:
-        self.cache = cache
+    """The rows API's adapter over the one prediction function: its body forms in, its JSON
+    (or the contract's error) out."""
+
+    def __init__(self, predictor: Predictor, settings: Settings) -> None:
+        self.predictor = predictor
         self.settings = settings
-        self.guard = guard
-        self.ledger = ledger
+
+    def body_limit(self, deployment_id: str) -> int:
+        """The most body bytes a request to the deployment may send: its own limit, or the
+        plan's for an id that is not served (its request fails before the body is read)."""
+        live = self.predictor.served.get(deployment_id)
+        return (live.limits if live else self.settings).max_body_bytes
 
     async def handle(self, request: Request) -> ASGIApp:
         """The Starlette endpoint: requests that the fast lane does not take come here."""
@@ -76,48 +77,59 @@ class ForwardRoute:
 
     async def respond(self, deployment_id: str, found: Headers, body: Body) -> Reply:
         """The whole prediction request, from its headers and body to the answer or the
-        contract's error; counted in the metrics and usage, and logged, in one place."""
-        timing = Timing()
-        status, rows = 500, 0
-        code: str | None = "InternalError"
+        contract's error."""
+        call = _RowsCall(found, body)
         try:
-            live = authorize_header(self.cache, found.get(b"authorization"), deployment_id)
-            await self.guard.admit(live)
-            media = found.get(b"content-type", "").partition(";")[0].strip().lower()
-            declared = found.get(b"content-length")
-            if media == _JSON:
-                raw = await body.read(live.limits.max_body_bytes, declared)
-                given = _rows(raw, live.limits.max_rows)
-                rows = len(given) if isinstance(given, list) else 0
-                answer: Any = {"rows": await live.predict(given, timing, body.gone)}
-            elif media in _FORMS:
-                rows = 1
-                fields = await _form_fields(await body.form(live.limits.max_body_bytes, declared))
-                assert live.interface is not None
-                row = live.interface.from_form(fields)
-                answer = (await live.predict([row], timing, body.gone))[0]
-            else:
-                raise UnsupportedContentType(
-                    f"content type {media or 'none'!r} is not supported; send "
-                    f"application/json, multipart/form-data or application/x-www-form-urlencoded"
-                )
-            encoding = time.perf_counter()
-            content = orjson.dumps(answer)
-            timing.encode += time.perf_counter() - encoding
-            status, code = 200, None
-            return 200, [(b"server-timing", timing.header().encode("latin-1"))], content
+            content, timing = await self.predictor.predict(
+                deployment_id, found.get(b"authorization"), call
+            )
         except ForwardpassError as exc:
-            status, code = exc.status, exc.code
             return error_reply(exc)
-        except (ClientDisconnect, Abandoned):
+        except Abandoned:
             # Nobody will read the answer; counted under nginx's "client closed request".
-            status, code = 499, "ClientDisconnect"
             return error_reply(BadData("the client went away before it was answered"))
         except Exception as exc:
             log.error("unexpected error", exc_info=exc)
             return error_reply(InternalError("the server failed; the error is in its log"))
-        finally:
-            self.ledger.add(deployment_id, status, rows, code, time.perf_counter() - timing.started)
+        return 200, [(b"server-timing", timing.header().encode("latin-1"))], content
+
+
+class _RowsCall:
+    """One request of the rows API, as `Predictor.predict` takes it: JSON `{"rows": [...]}`,
+    or one example as a multipart or urlencoded form (then answered as one object)."""
+
+    __slots__ = ("body", "found", "single")
+
+    def __init__(self, found: Headers, body: Body) -> None:
+        self.found = found
+        self.body = body
+        self.single = False
+
+    async def rows(self, live: Live) -> Any:
+        found, limits = self.found, live.limits
+        media = found.get(b"content-type", "").partition(";")[0].strip().lower()
+        declared = found.get(b"content-length")
+        try:
+            if media == _JSON:
+                return _rows(await self.body.read(limits.max_body_bytes, declared), limits.max_rows)
+            if media in _FORMS:
+                self.single = True
+                form = await self.body.form(limits.max_body_bytes, declared)
+                fields = await _form_fields(form)
+                assert live.interface is not None
+                return [live.interface.from_form(fields)]
+        except ClientDisconnect:
+            raise Abandoned() from None
+        raise UnsupportedContentType(
+            f"content type {media or 'none'!r} is not supported; send "
+            f"application/json, multipart/form-data or application/x-www-form-urlencoded"
+        )
+
+    def gone(self) -> bool:
+        return self.body.gone()
+
+    def answer(self, rows: Rows) -> bytes:
+        return orjson.dumps(rows[0] if self.single else {"rows": rows})
 
 
 def _rows(raw: bytes, max_rows: int) -> Any:

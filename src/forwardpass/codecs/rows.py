@@ -1,6 +1,6 @@
 """Rows of named features to tensors and back, under a deployment's API names.
 
-`Interface` is built once per deployment (its model's signature plus the names the
+`RowCodec` is built once per deployment (its model's signature plus the names the
 deployment gives the features in its API) and does the whole conversion of a request in
 one pass per feature: one numpy column per input, one JSON value per row per output.
 """
@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from forwardpass import signature as sig
 from forwardpass.codecs import Codec, ImageOptions, codec_for
 from forwardpass.codecs.base import json_type
 from forwardpass.errors import FeatureNotFound, JsonPropertyTypeMismatch, at
-from forwardpass.graph import Tensor
+from forwardpass.model import signature as sig
+from forwardpass.model.graph import Tensor
 
 
 def require_list(rows: Any) -> list[Any]:
@@ -52,7 +52,7 @@ class _Group:
         return (sum(f.feature.size for f in self.fields),)
 
 
-class Interface:
+class RowCodec:
     """Decodes request rows into the feeds of a model and encodes its outputs as rows."""
 
     def __init__(

@@ -5,7 +5,7 @@ change counter every `refresh_seconds`, and reloads what changed: a disable, a r
 a deleted deployment or a new model version reach every process within a second.
 
 Each model version in memory has one `Batcher`, with its model thread, shared by every
-deployment of that version; each deployment has its own `Interface` (its API names and
+deployment of that version; each deployment has its own `RowCodec` (its API names and
 image options). `Live.predict` hands a request's rows to the batcher, which decodes, runs
 and encodes them per batch in the model thread. When a refresh drops a model version its
 batcher is closed, and its thread ends once the requests still queued are answered;
@@ -22,16 +22,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from forwardpass.batching import Batcher
+from forwardpass.batching.batcher import Batcher
+from forwardpass.batching.timing import Timing
 from forwardpass.codecs import ImageOptions
+from forwardpass.codecs.rows import RowCodec, require_list
 from forwardpass.limits.plan import Limits
 from forwardpass.registry import Deployment, Registry
-from forwardpass.rows import Interface, require_list
 from forwardpass.runtime import Model, default_threads
 from forwardpass.settings import Settings
-from forwardpass.timing import Timing
 
-log = logging.getLogger("forwardpass.cache")
+log = logging.getLogger("forwardpass.serving.served")
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Live:
     token_hash: str
     enabled: bool
     sha256: str
-    interface: Interface | None  # None while disabled: its model need not be in memory
+    interface: RowCodec | None  # None while disabled: its model need not be in memory
     batcher: Batcher | None
     limits: Limits
 
@@ -78,7 +78,7 @@ class Live:
         return await batcher.submit(interface, rows, timing, feeds=feeds, gone=gone)
 
 
-class DeploymentCache:
+class ServedDeployments:
     def __init__(
         self,
         registry: Registry,
@@ -138,7 +138,7 @@ class DeploymentCache:
         interface, batcher = None, None
         if deployment.enabled:
             loaded = self._load(deployment.model.sha256)
-            interface = Interface(
+            interface = RowCodec(
                 deployment.model.signature,
                 loaded.model.inputs,
                 loaded.model.outputs,

@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import onnx
 
-from forwardpass import graph
+from forwardpass.codecs.rows import Field, RowCodec
 from forwardpass.limits.plan import Limits
+from forwardpass.model import graph
 from forwardpass.registry import Deployment, ModelVersion, Registry
-from forwardpass.rows import Field, Interface
+from forwardpass.registry.usage import shown
 from forwardpass.settings import Settings
-from forwardpass.usage import shown
 
 
 def type_label(field: Field, side: str) -> str:
@@ -37,17 +37,17 @@ def _tensors(path: str) -> tuple[dict[str, graph.Tensor], dict[str, graph.Tensor
     return graph.inputs(proto), graph.outputs(proto)
 
 
-def interface(registry: Registry, deployment: Deployment) -> Interface:
+def interface(registry: Registry, deployment: Deployment) -> RowCodec:
     """The deployment's interface, read from its model file (no ONNX Runtime session)."""
     inputs, outputs = _tensors(str(registry.store.path(deployment.model.sha256)))
-    return Interface(deployment.model.signature, inputs, outputs, deployment.api_names)
+    return RowCodec(deployment.model.signature, inputs, outputs, deployment.api_names)
 
 
-def example_row(face: Interface) -> dict[str, Any]:
+def example_row(face: RowCodec) -> dict[str, Any]:
     return {f.api_name: f.codec.example() for f in face.inputs}
 
 
-def placeholder_answer(face: Interface) -> dict[str, Any]:
+def placeholder_answer(face: RowCodec) -> dict[str, Any]:
     """An output row of the right shape, for a deployment not in memory (disabled)."""
     row: dict[str, Any] = {}
     for f in face.outputs:
@@ -58,7 +58,7 @@ def placeholder_answer(face: Interface) -> dict[str, Any]:
     return row
 
 
-def features(face: Interface) -> dict[str, list[dict[str, Any]]]:
+def features(face: RowCodec) -> dict[str, list[dict[str, Any]]]:
     def one(field: Field, side: str) -> dict[str, Any]:
         data = field.feature.to_dict()
         data["api_name"] = field.api_name

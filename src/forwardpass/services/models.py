@@ -1,0 +1,27 @@
+"""Models as the management API and the pages take them: one import path for both."""
+
+from __future__ import annotations
+
+import yaml
+
+from forwardpass.errors import BadData
+from forwardpass.importers import onnx as onnx_importer
+from forwardpass.model import signature as sig
+from forwardpass.registry import ModelVersion, Registry
+
+
+def import_model(
+    registry: Registry, data: bytes, name: str, signature: sig.Signature | None
+) -> ModelVersion:
+    """The one import path of the API and the pages: prepare the file, then store it."""
+    prepared = onnx_importer.import_bytes(data, signature)
+    return registry.add_model(prepared, name)
+
+
+def signature_text(text: bytes) -> sig.Signature:
+    """A signature from the bytes of a JSON or YAML file (YAML reads JSON too)."""
+    try:
+        data = yaml.safe_load(text.decode())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise BadData(f"the signature is not valid JSON or YAML: {exc}") from None
+    return sig.Signature.from_dict(data)
