@@ -1,7 +1,10 @@
 """The errors of forwardpass: one small hierarchy, each with its errorCode and HTTP status.
 
-Every error a client can see is one of these; the server turns it into the contract's body
-`{"errorCode": ..., "errorMessage": ...}` in one place (`server/errors.py`).
+Every error a client can see is one of these: a code, an HTTP status, a message and the
+headers it needs (Retry-After, ...), never a wire body. Each way in renders them in its own
+protocol's shape in one place: the contract's `{"errorCode", "errorMessage"}` in
+`server/reply.py`, the pages' HTML in `web/pages.py`, the CLI's text or JSON in
+`cli/common.py`.
 """
 
 from __future__ import annotations
@@ -17,9 +20,6 @@ class ForwardpassError(Exception):
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
-
-    def body(self) -> dict[str, str]:
-        return {"errorCode": self.code, "errorMessage": self.message}
 
 
 class InternalError(ForwardpassError):

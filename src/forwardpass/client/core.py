@@ -165,7 +165,7 @@ class Core:
         waited = _retry_after(retry_after)
         if waited is not None:
             return waited
-        base = min(self.options.max_backoff, self.options.backoff * 2**attempt)
+        base = float(min(self.options.max_backoff, self.options.backoff * 2**attempt))
         return base * (0.5 + random.random() / 2)  # jitter spreads clients that failed together
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from forwardpass.codecs import imaging
 from forwardpass.codecs.base import Codec
@@ -142,7 +142,7 @@ class ImageCodec(Codec):
                 image = Image.open(io.BytesIO(raw), formats=FORMATS)
         except Image.DecompressionBombError:
             raise BadData(at(row, name, "the image has too many pixels")) from None
-        except Image.UnidentifiedImageError:
+        except UnidentifiedImageError:
             # Its own message only names Pillow's in-memory file object.
             raise DataUriError(at(row, name, "not a PNG, JPEG, WebP, BMP or GIF image")) from None
         except Exception as exc:  # Pillow's errors on foreign bytes share no base class

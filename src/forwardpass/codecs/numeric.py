@@ -139,7 +139,8 @@ class NumericCodec(Codec):
             raise BadData(
                 at(row, name, f"expected shape {list(self.feature.shape)}, got {list(array.shape)}")
             )
-        return array.astype(np.float64).reshape(-1)
+        flat: np.ndarray = array.astype(np.float64).reshape(-1)
+        return flat
 
     def from_form(self, text: str) -> Any:
         stripped = text.strip()

@@ -1,1 +1,2 @@
-"""demos."""
+"""The models `forwardpass demo` trains and deploys: `tabular` (the contract's example) and
+`digits` (an image classifier)."""

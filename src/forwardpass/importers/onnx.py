@@ -99,7 +99,7 @@ def import_bytes(data: bytes, signature: sig.Signature | None = None) -> bytes:
     """A forwardpass model file from the bytes of an ONNX file (which must hold all its
     tensors: bytes have no folder to read external data from; the registry refuses them)."""
     model = _parse(data)
-    return prepare(model, signature).SerializeToString()
+    return bytes(prepare(model, signature).SerializeToString())
 
 
 def import_file(path: Path, signature: sig.Signature | None = None) -> bytes:
@@ -108,7 +108,7 @@ def import_file(path: Path, signature: sig.Signature | None = None) -> bytes:
     model = _parse(path.read_bytes())
     for tensor in graph.external_tensors(model):
         _inline(tensor, path.parent)
-    return prepare(model, signature).SerializeToString()
+    return bytes(prepare(model, signature).SerializeToString())
 
 
 def _inline(tensor: onnx.TensorProto, folder: Path) -> None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 
-import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from forwardpass.errors import ForwardpassError, InternalError
-from forwardpass.server.reply import error_reply
+from forwardpass.server.reply import contract_body, error_reply
 
 log = logging.getLogger("forwardpass.server")
 
@@ -30,12 +29,9 @@ async def on_forwardpass_error(_request: Request, exc: Exception) -> Response:
 
 async def on_http_exception(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    body = {
-        "errorCode": _HTTP_CODES.get(exc.status_code, "BadRequest"),
-        "errorMessage": str(exc.detail),
-    }
+    code = _HTTP_CODES.get(exc.status_code, "BadRequest")
     return Response(
-        orjson.dumps(body),
+        contract_body(code, str(exc.detail)),
         status_code=exc.status_code,
         headers=exc.headers,
         media_type="application/json",

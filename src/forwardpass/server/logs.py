@@ -52,7 +52,7 @@ FLUSH_SECONDS = 0.2
 _FLUSH_BYTES = 64 * 1024
 
 
-class BufferedHandler(logging.StreamHandler):
+class BufferedHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """A StreamHandler that writes its lines in one write every FLUSH_SECONDS.
 
     A record at WARNING or above, a buffer past 64 KiB, `flush()` and `close()` (which

@@ -127,7 +127,7 @@ async def endpoint(_request: Request) -> Response:
     """`GET /metrics` in Prometheus' text format, summed over workers in multiprocess mode."""
     if os.environ.get(MULTIPROCESS_DIR):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         data = generate_latest(registry)
     else:
         data = generate_latest()

@@ -16,13 +16,18 @@ HeaderList = list[tuple[bytes, bytes]]
 Reply = tuple[int, HeaderList, bytes]
 
 
+def contract_body(code: str, message: str) -> bytes:
+    """The contract's error body: the one place it is made."""
+    return orjson.dumps({"errorCode": code, "errorMessage": message})
+
+
 def error_reply(error: ForwardpassError) -> Reply:
     """The contract's error body and the error's own headers (Retry-After, ...)."""
     extra = [
         (name.lower().encode("latin-1"), value.encode("latin-1"))
         for name, value in error.headers.items()
     ]
-    return error.status, extra, orjson.dumps(error.body())
+    return error.status, extra, contract_body(error.code, error.message)
 
 
 def reply_headers(extra: HeaderList, body: bytes) -> HeaderList:
