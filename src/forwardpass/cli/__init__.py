@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json as jsonlib
 import shlex
+import sys
 from typing import Annotated, Any
 
 import typer
 import uvicorn
 
+from forwardpass import __version__
 from forwardpass.cli import common, deployment, model, predict
 from forwardpass.errors import ForwardpassError
 from forwardpass.registry import Registry
@@ -24,6 +26,26 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        print(f"forwardpass {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """forwardpass: serve trained models over the Peltarion Deployment API."""
+
+
 app.add_typer(model.app, name="model")
 app.add_typer(deployment.app, name="deployment")
 app.command("predict")(predict.predict)
@@ -160,4 +182,17 @@ def demo(
 
 
 def main() -> None:
-    app()
+    if "--json" not in sys.argv[1:]:
+        app()
+        return
+    # Scripts read errors from stderr as JSON: usage errors (a missing argument, a bad
+    # option) too, in the shape of every other error, instead of click's boxed text.
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        sys.exit(1)
+    except typer.TyperException as exc:  # click's usage errors, as typer vendors them
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        common.print_error(message, "UsageError", as_json=True)
+        sys.exit(int(getattr(exc, "exit_code", 2)))
+    sys.exit(code if isinstance(code, int) else 0)

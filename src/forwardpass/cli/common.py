@@ -45,11 +45,16 @@ def settings(*, as_json: bool, **given: Any) -> Settings:
         raise  # unreachable: fail exits
 
 
-def fail(message: str, code: str, *, as_json: bool) -> None:
+def print_error(message: str, code: str, *, as_json: bool) -> None:
+    """An error on stderr: one JSON line in the contract's shape, or a line for people."""
     if as_json:
         print(json.dumps({"errorCode": code, "errorMessage": message}), file=sys.stderr)
     else:
         err.print(f"[bold red]error:[/] {message}", highlight=False)
+
+
+def fail(message: str, code: str, *, as_json: bool) -> None:
+    print_error(message, code, as_json=as_json)
     raise typer.Exit(1)
 
 

@@ -11,10 +11,17 @@ from forwardpass.limits.plan import LimitOverrides
 from forwardpass.model.signature import TRANSFORMATIONS
 from forwardpass.services import descriptions as describe
 from forwardpass.services.changes import apply_changes
+from forwardpass.services.lookup import find_deployment
 
 app = typer.Typer(help="Create and run deployments.", no_args_is_help=True)
 
-Id = Annotated[str, typer.Argument(help="The deployment ID.", show_default=False)]
+Id = Annotated[
+    str,
+    typer.Argument(
+        help="The deployment: its ID, a unique prefix of the ID, or its name if unique.",
+        show_default=False,
+    ),
+]
 ImageTransformation = Annotated[
     str | None,
     typer.Option(
@@ -102,7 +109,7 @@ def show(
 ) -> None:
     """Show one deployment, its limits and its usage."""
     with common.opened(data_dir, database_url, as_json=json) as (config, registry):
-        data = describe.deployment_data(registry, config, registry.deployment(deployment_id))
+        data = describe.deployment_data(registry, config, find_deployment(registry, deployment_id))
         common.emit(data, json, lambda: _print(data))
 
 
@@ -149,7 +156,7 @@ def update(
     if not change:
         common.fail("nothing to update: give at least one option", "BadData", as_json=json)
     with common.opened(data_dir, database_url, as_json=json) as (config, registry):
-        changed = apply_changes(registry, deployment_id, change)
+        changed = apply_changes(registry, find_deployment(registry, deployment_id).id, change)
         data = describe.deployment_data(registry, config, changed)
         common.emit(data, json, lambda: _print(data))
 
@@ -158,7 +165,7 @@ def _set_enabled(
     deployment_id: str, enabled: bool, data_dir: Any, database_url: Any, json: bool
 ) -> None:
     with common.opened(data_dir, database_url, as_json=json) as (config, registry):
-        changed = registry.set_enabled(deployment_id, enabled)
+        changed = registry.set_enabled(find_deployment(registry, deployment_id).id, enabled)
         data = describe.deployment_data(registry, config, changed)
         common.emit(data, json, lambda: common.out.print(f"{data['id']} is {data['status']}"))
 
@@ -194,7 +201,7 @@ def rotate_token(
 ) -> None:
     """Give a deployment a new token; the old one stops working."""
     with common.opened(data_dir, database_url, as_json=json) as (config, registry):
-        deployment, token = registry.rotate_token(deployment_id)
+        deployment, token = registry.rotate_token(find_deployment(registry, deployment_id).id)
         data = describe.deployment_data(registry, config, deployment, token)
         common.emit(data, json, lambda: _print(data))
 
@@ -208,9 +215,10 @@ def delete(
 ) -> None:
     """Delete a disabled deployment."""
     with common.opened(data_dir, database_url, as_json=json) as (_config, registry):
-        registry.delete_deployment(deployment_id)
+        found = find_deployment(registry, deployment_id)
+        registry.delete_deployment(found.id)
         common.emit(
-            {"id": deployment_id, "deleted": True},
+            {"id": found.id, "deleted": True},
             json,
-            lambda: common.out.print(f"deleted {deployment_id}"),
+            lambda: common.out.print(f"deleted {found.id} ({found.name})"),
         )

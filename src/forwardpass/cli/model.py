@@ -11,7 +11,7 @@ from forwardpass.cli import common
 from forwardpass.errors import ForwardpassError
 from forwardpass.importers import onnx as onnx_importer
 
-app = typer.Typer(help="Import and list models.", no_args_is_help=True)
+app = typer.Typer(help="Import, list, show and delete models.", no_args_is_help=True)
 
 
 @app.command("import")
@@ -70,4 +70,64 @@ def list_(
                     for m in found
                 ],
             ),
+        )
+
+
+Ref = Annotated[str, typer.Argument(help="NAME:VERSION, or NAME for its newest version.")]
+
+
+@app.command()
+def show(
+    ref: Ref,
+    data_dir: common.DataDir = None,
+    database_url: common.DatabaseUrl = None,
+    json: common.Json = False,
+) -> None:
+    """Show one model version: its size, sha256 and signature."""
+    with common.opened(data_dir, database_url, as_json=json) as (_config, registry):
+        found = registry.model(ref)
+        users = [d.id for d in registry.deployments() if d.model.id == found.id]
+        data = {**found.to_dict(), "deployments": users}
+
+        def text() -> None:
+            common.fields(
+                {
+                    "model": found.ref,
+                    "sha256": found.sha256,
+                    "size": f"{found.size_bytes} bytes",
+                    "created": found.created_at.strftime("%Y-%m-%d %H:%M"),
+                    "deployments": ", ".join(users) or "none",
+                }
+            )
+            common.table(
+                ["SIDE", "FEATURE", "TYPE", "SHAPE"],
+                [
+                    [side, f.name, f.type, "x".join(map(str, f.shape))]
+                    for side, features in (
+                        ("input", found.signature.inputs),
+                        ("output", found.signature.outputs),
+                    )
+                    for f in features
+                ],
+            )
+
+        common.emit(data, json, text)
+
+
+@app.command()
+def delete(
+    ref: Annotated[str, typer.Argument(help="NAME:VERSION of the version to delete.")],
+    data_dir: common.DataDir = None,
+    database_url: common.DatabaseUrl = None,
+    json: common.Json = False,
+) -> None:
+    """Delete a model version that no deployment uses."""
+    with common.opened(data_dir, database_url, as_json=json) as (_config, registry):
+        found = registry.model(ref) if ":" in ref else None
+        registry.delete_model(ref)
+        deleted = found.ref if found else ref
+        common.emit(
+            {"ref": deleted, "deleted": True},
+            json,
+            lambda: common.out.print(f"deleted {deleted}"),
         )
