@@ -15,7 +15,7 @@ SOURCE = Path(__file__).parent.parent / "src" / "forwardpass"
 
 #: Bottom to top. A module may import its own layer and the layers below it, never above.
 LAYERS: list[set[str]] = [
-    {"errors", "settings"},
+    {"errors", "settings", "__init__"},  # the package root holds only its version
     {"model"},
     {"codecs"},
     {"importers", "runtime", "client"},
@@ -26,7 +26,7 @@ LAYERS: list[set[str]] = [
     {"web"},
     {"server"},
     {"cli"},
-    {"__main__", "__init__"},
+    {"__main__"},
 ]
 
 #: Imports across a layer's own parts that are allowed, named: (importer, imported).
@@ -42,7 +42,14 @@ def layer_of(part: str) -> int:
 
 def part_of(module: str) -> str | None:
     pieces = module.split(".")
-    return pieces[1] if pieces[0] == "forwardpass" and len(pieces) > 1 else None
+    if pieces[0] != "forwardpass":
+        return None
+    if len(pieces) == 1:
+        return "__init__"
+    part = pieces[1]
+    # `from forwardpass import __version__` takes a name of the package root, not a module.
+    exists = (SOURCE / part).is_dir() or (SOURCE / f"{part}.py").is_file()
+    return part if exists else "__init__"
 
 
 def imports(path: Path) -> list[tuple[int, str]]:
