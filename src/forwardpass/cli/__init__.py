@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json as jsonlib
+import os
 import shlex
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -13,7 +15,7 @@ import uvicorn
 from forwardpass import __version__
 from forwardpass.cli import common, deployment, model, predict
 from forwardpass.errors import ForwardpassError
-from forwardpass.registry import Registry
+from forwardpass.registry import Registry, tokens
 from forwardpass.runtime import usable_cores
 from forwardpass.server import create_app
 from forwardpass.server import workers as workers_mod
@@ -119,6 +121,25 @@ def serve(
     workers_mod.run(config, count)
 
 
+def _kept_token(path: Path, token_hash: str) -> str | None:
+    """The demo's token as an earlier run kept it, if it still opens the deployment."""
+    try:
+        token = path.read_text().strip()
+    except OSError:
+        return None
+    return token if tokens.matches(token, token_hash) else None
+
+
+def _keep_token(path: Path, token: str) -> None:
+    """Keep the demo's token beside the registry, readable by its owner only, so that a
+    second `forwardpass demo` answers the same curl command. The registry itself stores
+    only the token's hash; this file is the demo's convenience, never a deployment's."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(token)
+
+
 def curl_command(url: str, token: str, rows: list[dict[str, object]] | None = None) -> str:
     from forwardpass.demos import tabular as demo_model
 
@@ -153,15 +174,20 @@ def demo(
     with common.registry(config, as_json=json) as registry:
         version = registry.add_model(demo_model.model().SerializeToString(), demo_model.MODEL_NAME)
         existing = [d for d in registry.deployments() if d.name == demo_model.DEPLOYMENT_NAME]
+        kept = config.data_dir / f"{demo_model.DEPLOYMENT_NAME}.token"
         if existing:
-            # Reuse it (its URL stays the same), with a new token: the old one was shown once.
-            found, token = registry.rotate_token(existing[0].id)
+            # Reuse it, so that its URL stays, and its token while the data dir keeps it.
+            found = existing[0]
+            token = _kept_token(kept, found.token_hash)
+            if token is None:
+                found, token = registry.rotate_token(found.id)
             if not found.enabled:
                 found = registry.set_enabled(found.id, True)
         else:
             found, token = registry.create_deployment(
                 version.ref, demo_model.DEPLOYMENT_NAME, created_by="forwardpass demo"
             )
+        _keep_token(kept, token)
         url = config.forward_url(found.id)
         info = {
             "url": url,
