@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -156,12 +157,33 @@ def test_resource_not_found(served):
 
 def test_unsupported_content_type(served):
     d = served["demo"]
-    for content_type in ("text/plain", "application/xml", None):
-        headers = bearer(d["token"])
-        if content_type:
-            headers["content-type"] = content_type
+    for content_type in ("text/plain", "application/xml"):
+        headers = {**bearer(d["token"]), "content-type": content_type}
         response = httpx.post(d["url"], content=b'{"rows": []}', headers=headers)
         assert_error(response, 415, "UnsupportedContentType")
+        assert "Content-Type: application/json" in response.json()["errorMessage"]
+
+
+@pytest.mark.parametrize("way", ["lane", "asgi"])
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", None])
+def test_a_json_body_sent_as_curl_d_sends_it_is_read_as_json(served, way, content_type):
+    # `curl -d '{"rows": ...}'` without -H 'Content-Type: application/json' sends a
+    # urlencoded form; some clients send no Content-Type at all.
+    d = served["demo"]
+    headers = bearer(d["token"])
+    if content_type:
+        headers["content-type"] = content_type
+    url = d["url"] + ("?via=asgi" if way == "asgi" else "")  # a query string skips the lane
+    body = json.dumps({"rows": EXAMPLE_ROWS[:2]}).encode()
+    response = httpx.post(url, content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    expected = post(d, {"rows": EXAMPLE_ROWS[:2]}).json()
+    assert response.json() == expected
+    # A real urlencoded form still answers one row object.
+    if content_type:
+        form = b"Type=animal&Sound=woof&Size=0.9"
+        answer = httpx.post(url, content=form, headers=headers)
+        assert answer.status_code == 200 and set(answer.json()) == {"Weight"}
 
 
 def test_json_parsing_error(served):

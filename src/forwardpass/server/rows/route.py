@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from typing import Any, Protocol
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.datastructures import FormData, UploadFile
@@ -35,7 +36,8 @@ from forwardpass.settings import Settings
 log = logging.getLogger("forwardpass.requests")
 
 _JSON = "application/json"
-_FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
+_MULTIPART = "multipart/form-data"
+_URLENCODED = "application/x-www-form-urlencoded"
 
 
 class Body(Protocol):
@@ -112,17 +114,28 @@ class _RowsCall:
         try:
             if media == _JSON:
                 return _rows(await self.body.read(limits.max_body_bytes, declared), limits.max_rows)
-            if media in _FORMS:
+            if media == _MULTIPART:
                 self.single = True
                 form = await self.body.form(limits.max_body_bytes, declared)
                 fields = await _form_fields(form)
                 assert live.interface is not None
                 return [live.interface.from_form(fields)]
+            if media in (_URLENCODED, ""):
+                raw = await self.body.read(limits.max_body_bytes, declared)
+                # curl's -d sends JSON as a urlencoded form unless told otherwise, and some
+                # clients send no Content-Type: a body that is a JSON object is read as one.
+                if raw.lstrip()[:1] == b"{":
+                    return _rows(raw, limits.max_rows)
+                if media == _URLENCODED:
+                    self.single = True
+                    assert live.interface is not None
+                    return [live.interface.from_form(_urlencoded_fields(raw))]
         except ClientDisconnect:
             raise Abandoned() from None
         raise UnsupportedContentType(
             f"content type {media or 'none'!r} is not supported; send "
-            f"application/json, multipart/form-data or application/x-www-form-urlencoded"
+            f"'Content-Type: application/json' with a JSON body, or a form as "
+            f"multipart/form-data or application/x-www-form-urlencoded"
         )
 
     def gone(self) -> bool:
@@ -144,6 +157,22 @@ def _rows(raw: bytes, max_rows: int) -> Any:
     if type(rows) is list and len(rows) > max_rows:
         raise PayloadTooLarge(f"{len(rows)} rows is over the limit of {max_rows} rows a request")
     return rows
+
+
+def _urlencoded_fields(raw: bytes) -> dict[str, str | bytes]:
+    """One value per field of a urlencoded form, as `_form_fields` gives a parsed form's."""
+    try:
+        pairs = parse_qsl(
+            raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=1000
+        )
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadData(f"the form could not be read: {exc}") from None
+    fields: dict[str, str | bytes] = {}
+    for key, value in pairs:
+        if key in fields:
+            raise BadData(at(None, key, "given more than once in one form"))
+        fields[key] = value
+    return fields
 
 
 async def _form_fields(form: FormData) -> dict[str, str | bytes]:
