@@ -328,9 +328,10 @@ def closed(sock: socket.socket) -> bool:
 def test_slow_clients_do_not_take_the_server(hostile):
     """300 connections that send nothing, trickle headers or trickle a body, at once.
 
-    Measured on a 2-core machine: /healthz and a prediction answered within 0.1 s while
-    the 300 were held; all 300 were closed by the server 2-3 s (the timeouts) after they
-    opened; then 400 connections held at once made the next ones get 503 at once.
+    Asserted (on a 2-core machine shared with other work): with the 300 held, /healthz
+    and a prediction answer within 1 s each; all 300 are closed by the server within
+    TIMEOUT + 2 = 4 s of opening; 420 connections at once leave at least 20 refused with
+    503 (the cap is 400), and those held are closed after the header timeout.
     """
     server, d = hostile["server"], hostile["demo"]
     path = f"/deployment/{d['id']}/forward"
