@@ -9,6 +9,16 @@ protocol's shape in one place: the contract's `{"errorCode", "errorMessage"}` in
 
 from __future__ import annotations
 
+#: Characters of an error message a client gets (and the log repeats); the rest is cut.
+MAX_MESSAGE = 1000
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to about `limit` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
 
 class ForwardpassError(Exception):
     """Base of every error forwardpass reports; `code` and `status` follow the contract."""
@@ -17,6 +27,8 @@ class ForwardpassError(Exception):
     status = 500
 
     def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        # Messages quote what the client sent (a name, a value, an id): never all of it.
+        message = clip(message, MAX_MESSAGE)
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
@@ -82,6 +94,20 @@ class IncompatibleModel(ForwardpassError):
 
 class PayloadTooLarge(ForwardpassError):
     code, status = "PayloadTooLarge", 413
+
+
+class RequestTimeout(ForwardpassError):
+    """A request's headers or body came too slowly (server/rows/lane.py)."""
+
+    code, status = "RequestTimeout", 408
+
+
+class UriTooLong(ForwardpassError):
+    code, status = "UriTooLong", 414
+
+
+class HeadersTooLarge(ForwardpassError):
+    code, status = "RequestHeaderFieldsTooLarge", 431
 
 
 class UnsupportedContentType(ForwardpassError):

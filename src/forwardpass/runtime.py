@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import onnxruntime as ort
 from forwardpass.errors import BadData, InternalError, SignatureError
 from forwardpass.model import graph
 from forwardpass.model import signature as sig
+
+log = logging.getLogger("forwardpass.runtime")
 
 # The pybind exceptions ORT raises; InvalidArgument means the caller's data did not fit.
 _ORT_ERRORS = ort.capi.onnxruntime_pybind11_state
@@ -54,7 +57,9 @@ class Model:
         except _CALLER_FAULTS as exc:
             raise BadData(f"the model refused the input: {_short(exc)}") from None
         except (_ORT_ERRORS.Fail, _ORT_ERRORS.RuntimeException) as exc:
-            raise InternalError(f"the model failed: {_short(exc)}") from None
+            # ORT's text names its kernels and files: for the operator, not the client.
+            log.error("the model failed: %s", _short(exc))
+            raise InternalError("the model failed on this input; the error is in the log") from None
         return dict(zip(self.output_names, results, strict=True))
 
 

@@ -106,6 +106,31 @@ class Settings:
             "limits are shared through Redis, else one (memory limits are per process)."
         },
     )
+    header_timeout: float = field(
+        default=10.0,
+        metadata={
+            "help": "Seconds a client has to send a request's line and headers, and a new "
+            "connection to start one; then 408 and the connection is closed."
+        },
+    )
+    body_timeout: float = field(
+        default=10.0,
+        metadata={"help": "Longest pause in a request body, in seconds; then 408 and a close."},
+    )
+    body_min_rate: int = field(
+        default=4096,
+        metadata={
+            "help": "Slowest average a request body may arrive at after its first "
+            "body_timeout seconds, in bytes a second; 0 means no minimum."
+        },
+    )
+    max_connections: int = field(
+        default=1000,
+        metadata={
+            "help": "Most open connections per worker process; beyond it new ones get 503. "
+            "Never more than the open-file limit less 128; 0 means that limit."
+        },
+    )
     refresh_seconds: float = field(
         default=0.5,
         metadata={"help": "How often a server looks for registry changes, in seconds."},
@@ -130,6 +155,12 @@ class Settings:
         object.__setattr__(self, "log_level", level)
         if not 0 <= self.port <= 65535:
             raise ValueError(f"the port must be 0 to 65535, got {self.port}")
+        for name in ("header_timeout", "body_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{env_name(name)} must be above 0, got {getattr(self, name)}")
+        for name in ("body_min_rate", "max_connections"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{env_name(name)} must be 0 or more, got {getattr(self, name)}")
 
     @classmethod
     def load(cls, **given: Any) -> Settings:

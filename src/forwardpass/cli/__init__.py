@@ -17,7 +17,7 @@ from forwardpass.cli import common, deployment, model, predict
 from forwardpass.errors import ForwardpassError
 from forwardpass.registry import Registry, tokens
 from forwardpass.runtime import usable_cores
-from forwardpass.server import create_app
+from forwardpass.server import create_app, edge
 from forwardpass.server import workers as workers_mod
 from forwardpass.server.app import configure_logging
 from forwardpass.server.rows.lane import ServerProtocol
@@ -79,6 +79,7 @@ def _run(config: Settings, registry: Registry) -> None:
         lifespan="on",
         loop=workers_mod.LOOP,
         http=ServerProtocol,
+        headers=edge.RESPONSE_HEADERS,
     )
 
 

@@ -19,6 +19,7 @@ import asyncio
 import logging
 import time
 
+from forwardpass.errors import clip
 from forwardpass.server import logs, metrics
 from forwardpass.serving.guard import Guard
 
@@ -74,7 +75,7 @@ class Ledger:
             [
                 (
                     made,
-                    f"forward deployment={deployment_id} status={status} rows={rows} "
+                    f"forward deployment={_shown(deployment_id)} status={status} rows={rows} "
                     f"ms={seconds * 1000:.2f}",
                 )
                 for deployment_id, status, rows, _, seconds, made in entries
@@ -86,3 +87,15 @@ class Ledger:
         while True:
             await asyncio.sleep(seconds)
             self._flush_soon()
+
+
+def _shown(deployment_id: str) -> str:
+    """The id as the log shows it: an id from a URL may be anything the client chose, so
+    one that is long or holds line breaks or other controls is escaped and cut."""
+    if len(deployment_id) <= _ID_CHARS and deployment_id.isprintable():
+        return deployment_id
+    return clip(ascii(deployment_id), _ID_CHARS)
+
+
+# Ids are 36 characters: anything longer is not one.
+_ID_CHARS = 64

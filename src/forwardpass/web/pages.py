@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -46,6 +47,7 @@ class Pages:
         self.cache = cache
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.filters["date"] = _date
+        self.templates.env.filters["pretty_json"] = _pretty_json
 
     def guard(self, handler: Handler, *, login: bool = True) -> Callable[..., Any]:
         async def endpoint(request: Request) -> Response:
@@ -90,3 +92,9 @@ class Pages:
     @staticmethod
     def back(path: str) -> Response:
         return RedirectResponse(path, status_code=303)
+
+
+def _pretty_json(value: object) -> str:
+    """JSON to show in a page: Jinja's `tojson` writes `<` as \\u003c, made to sit inside a
+    <script>; shown as text, the page's own escaping is enough and `<` reads as `<`."""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)

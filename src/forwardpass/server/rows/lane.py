@@ -21,12 +21,22 @@ import contextlib
 import socket
 from typing import Any
 
+import httptools
 from starlette.datastructures import FormData
 from starlette.requests import ClientDisconnect, Request
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from forwardpass.batching.future import EagerFuture
-from forwardpass.server.reply import Reply, reply_headers
+from forwardpass.errors import (
+    BadData,
+    ForwardpassError,
+    HeadersTooLarge,
+    Overloaded,
+    RequestTimeout,
+    UriTooLong,
+)
+from forwardpass.server.edge import LINGER_SECONDS, MAX_HEAD_BYTES, MAX_URL_BYTES, Edge
+from forwardpass.server.reply import Reply, error_reply, reply_headers
 from forwardpass.server.rows.route import (
     ForwardRoute,
     read_form,
@@ -34,17 +44,34 @@ from forwardpass.server.rows.route import (
     too_large,
     wanted,
 )
+from forwardpass.settings import Settings
 
 _PREFIX, _SUFFIX = b"/deployment/", b"/forward"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 class ServerProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, TCP_NODELAY on, predictions on the lane."""
+    """uvicorn's httptools protocol, TCP_NODELAY on, predictions on the lane, and the
+    limits of server/edge.py on what a client may hold."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.route = _forward_route(self.app)
+        self.edge = Edge.of(self.route.settings if self.route else Settings())
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
+        self._linger: asyncio.TimerHandle | None = None
+        self._in_head = True  # a connection starts waiting for a request's head
+        self._began = False  # some of that head has come
+        self._fresh = False  # the head began in the data being parsed
+        self._head_size = 0  # the head's URL and headers, as the parser hands them over
+        self._head_raw = 0  # bytes received since, with what the parser still buffers
+        self._in_body = False
+        self._body_deadline = 0.0
+        self._refusal: ForwardpassError | None = None
+        self._skip_head = False  # parsing the stand-in head of an ignored Upgrade
+        self._chunk_seen = False  # a chunk's size line was parsed in this data
+        self._chunk_body = 0  # body bytes since that line, in this data
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         # With workers, uvicorn binds the shared socket itself without naming the TCP
@@ -56,35 +83,252 @@ class ServerProtocol(HttpToolsProtocol):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)
+        if len(self.connections) > self.edge.max_connections:
+            self.refuse(
+                Overloaded(
+                    "the server has too many open connections; try again later",
+                    headers={"Retry-After": "1"},
+                )
+            )
+            return
+        self._head_timer = self.loop.call_later(self.edge.header_timeout, self._head_expired)
+
+    def data_received(self, data: bytes) -> None:
+        if self._linger is not None:
+            return  # refused: what still comes is dropped
+        self._unset_keepalive_if_required()
+        self._chunk_seen = False
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            refusal, self._refusal = self._refusal, None
+            if refusal is None:
+                self.logger.warning("Invalid HTTP request received.")
+                refusal = BadData(f"the request is not valid HTTP: {exc}")
+            self.refuse(refusal)
+            return
+        except httptools.HttpParserUpgrade as exc:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._ignore_upgrade(data[exc.args[0] :])
+            return
+        self._watch(len(data), data)
+
+    def _watch(self, size: int, data: bytes) -> None:
+        """After parsing `data`: the head's size limit, and the timers of a request whose
+        head or body is still to come. Armed only then: most requests arrive whole."""
+        if self._in_head:
+            if self._fresh:
+                self._fresh = False  # part of this data may be the last request's body
+            else:
+                self._head_raw += size
+                if self._head_raw > MAX_HEAD_BYTES + MAX_URL_BYTES:
+                    self.refuse(_headers_too_large())
+                    return
+        elif self._in_body:
+            if self._chunk_seen and isinstance(self.cycle, Exchange):
+                self.cycle.expect(_chunk_size(data, len(data) - self._chunk_body), self._chunk_body)
+            if self._body_timer is None:
+                self._body_deadline = self.loop.time() + self.edge.body_timeout
+                self._body_timer = self.loop.call_at(self._body_deadline, self._body_expired)
+            return
+        elif self.cycle is not None and not self.cycle.response_complete:
+            return  # a request in flight: its answer, then keep-alive, time the connection
+        if self._head_timer is None:
+            # A head on its way, or bytes between requests that begin none (blank lines).
+            self._head_timer = self.loop.call_later(self.edge.header_timeout, self._head_expired)
+
+    def send_400_response(self, msg: str) -> None:
+        self.refuse(BadData(f"the request is not valid HTTP: {msg}"))
+
+    def refuse(self, error: ForwardpassError) -> None:
+        """Answer `error` and end the connection: nothing more of it is read as a request.
+
+        The connection lingers a moment, its input dropped, so that the answer is not lost
+        to a reset when the client is still sending."""
+        self._cancel_timers()
+        transport = self.transport
+        if transport.is_closing():
+            return
+        cycle = self.cycle
+        if self._in_body and (cycle is None or cycle.response_complete):
+            transport.close()  # answered already (early): only the rest of its body failed
+            return
+        if cycle is not None and not cycle.response_complete:
+            # The request in flight can't get the rest of its body: it stops waiting, and
+            # its answer, unless it has begun, goes nowhere; this one takes its place.
+            if isinstance(cycle, Exchange):
+                cycle.lost()
+            else:
+                cycle.disconnected = True
+                cycle.message_event.set()
+            if getattr(cycle, "response_started", False):  # half an ASGI answer is out
+                transport.close()
+                return
+        status, extra, body = error_reply(error)
+        head = [STATUS_LINE[status]]
+        for name, value in (
+            *self.server_state.default_headers,
+            *reply_headers(extra, body),
+            (b"connection", b"close"),
+        ):
+            head += (name, b": ", value, b"\r\n")
+        head += (b"\r\n", body)
+        transport.write(b"".join(head))
+        if transport.can_write_eof():
+            transport.write_eof()
+        self._linger = self.loop.call_later(LINGER_SECONDS, transport.close)
+
+    # -- parser callbacks
+
+    def on_message_begin(self) -> None:
+        if self._skip_head:
+            return
+        super().on_message_begin()
+        self._in_head = self._began = self._fresh = True
+        self._head_size = self._head_raw = 0
+
+    def on_url(self, url: bytes) -> None:
+        if self._skip_head:
+            return
+        self.url += url
+        if len(self.url) > MAX_URL_BYTES:
+            self._refusal = UriTooLong(f"the request line is over {MAX_URL_BYTES} bytes")
+            raise self._refusal
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._skip_head:
+            return
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > MAX_HEAD_BYTES:
+            self._refusal = _headers_too_large()
+            raise self._refusal
+        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
+        if self._skip_head:
+            self._skip_head = False
+            return
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        self._in_head = self._began = False
         deployment_id = self._lane()
         if deployment_id is None:
-            super().on_headers_complete()
+            super().on_headers_complete()  # raises for a URL it can't parse: no body then
+            self._in_body = True
             return
+        self._in_body = True
         exchange = Exchange(self, deployment_id)
         self.cycle = exchange  # type: ignore[assignment]  # stands in the ASGI cycle's slot
         task = self.loop.create_task(exchange.run())
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)
 
+    def on_chunk_header(self) -> None:
+        self._chunk_seen = True
+        self._chunk_body = 0
+
+    def on_chunk_complete(self) -> None:
+        self._chunk_seen = False
+
     def on_body(self, body: bytes) -> None:
+        self._chunk_body += len(body)
+        if self._body_timer is not None:
+            # Each byte buys 1/rate seconds, never more than a whole pause: a client can't
+            # send fast first and then hold the connection on credit.
+            now = self.loop.time()
+            self._body_deadline = min(
+                self._body_deadline + len(body) / (self.edge.body_min_rate or 1e-9),
+                now + self.edge.body_timeout,
+            )
         if isinstance(self.cycle, Exchange):
             self.cycle.feed(body)
         else:
             super().on_body(body)
 
     def on_message_complete(self) -> None:
+        if self.parser.should_upgrade() and not self._should_upgrade():
+            return  # an Upgrade not taken: its body comes next (_ignore_upgrade)
+        self._in_body = False
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
         if isinstance(self.cycle, Exchange):
             self.cycle.complete()
         else:
             super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timers()
+        if self._linger is not None:
+            self._linger.cancel()
         if isinstance(self.cycle, Exchange):
             self.cycle.lost()
             self.cycle = None  # type: ignore[assignment]
         super().connection_lost(exc)
+
+    # -- the limits
+
+    def _ignore_upgrade(self, rest: bytes) -> None:
+        """Go on with a request whose Upgrade is not taken as if it had none.
+
+        httptools tells its parser that an Upgrade request has no body and hands back the
+        bytes after the head, so a prediction with an Upgrade header lost its body. A fresh
+        parser is given a stand-in head with the request's own framing (Content-Length or
+        Transfer-Encoding), then the rest: the body reaches the request as usual, and what
+        follows it is parsed as the next request.
+        """
+        framing = [
+            name + b": " + value
+            for name, value in self.headers
+            if name in (b"content-length", b"transfer-encoding")
+        ]
+        self.parser = httptools.HttpRequestParser(self)
+        with contextlib.suppress(AttributeError):  # as uvicorn does, for pipelined requests
+            self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
+        self._skip_head = True
+        self.data_received(b"\r\n".join([b"POST / HTTP/1.1", *framing, b"", b""]) + rest)
+
+    def _head_expired(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            # The next request's head waits behind an answer in progress.
+            self._head_timer = self.loop.call_later(self.edge.header_timeout, self._head_expired)
+        elif self._began:
+            self.refuse(
+                RequestTimeout(f"the request's headers took over {self.edge.header_timeout:g} s")
+            )
+        else:
+            self.transport.close()  # a connection that never sent a request: nobody to tell
+
+    def _body_expired(self) -> None:
+        self._body_timer = None
+        if not self._in_body or self.transport.is_closing():
+            return
+        now = self.loop.time()
+        if self.flow.read_paused:
+            # The app is not reading the body yet: the client can't be blamed for waiting.
+            self._body_deadline = now + self.edge.body_timeout
+        if now < self._body_deadline:
+            self._body_timer = self.loop.call_at(self._body_deadline, self._body_expired)
+            return
+        self.refuse(
+            RequestTimeout(
+                f"the request body came too slowly: a pause over {self.edge.body_timeout:g} s "
+                f"or under {self.edge.body_min_rate:g} bytes/s"
+            )
+        )
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._head_timer, self._body_timer):
+            if timer is not None:
+                timer.cancel()
+        self._head_timer = self._body_timer = None
+        self._unset_keepalive_if_required()
 
     def _lane(self) -> str | None:
         """The deployment id if this request takes the lane, else None."""
@@ -197,6 +441,14 @@ class Exchange:
         else:
             self._chunks.append(chunk)
 
+    def expect(self, chunk: int, arrived: int) -> None:
+        """A chunk of `chunk` bytes has begun, `arrived` of them fed: a chunk past the
+        limit is refused at once, not after the client has sent (or stalled) that much."""
+        if not self._overflow and self._size - arrived + chunk > self._limit:
+            self._overflow = True
+            self._chunks.clear()
+            self._wake()
+
     def complete(self) -> None:
         self._complete = True
         self._wake()
@@ -234,6 +486,25 @@ class Exchange:
         if not keep_alive:
             transport.close()
         protocol.on_response_complete()
+
+
+def _headers_too_large() -> HeadersTooLarge:
+    return HeadersTooLarge(f"the request's headers are over {MAX_HEAD_BYTES} bytes")
+
+
+def _chunk_size(data: bytes, end: int) -> int:
+    """The size on the chunk-size line that ends at `end` in `data`, which the parser has
+    accepted (hex digits, then maybe ";extensions"); 0 if the line began in earlier data.
+
+    httptools parses chunk sizes but does not tell them."""
+    start = data.rfind(b"\n", 0, end - 2)
+    if start < 0:
+        return 0
+    digits = data[start + 1 : end - 2].partition(b";")[0].strip()
+    try:
+        return int(digits, 16)
+    except ValueError:
+        return 0
 
 
 def _forward_route(app: Any) -> ForwardRoute | None:
