@@ -106,6 +106,13 @@ class Settings:
             "limits are shared through Redis, else one (memory limits are per process)."
         },
     )
+    lane: bool = field(
+        default=True,
+        metadata={
+            "help": "Answer predictions on the HTTP protocol's own lane (faster); false sends "
+            "them through the ASGI app like every other request."
+        },
+    )
     header_timeout: float = field(
         default=10.0,
         metadata={

@@ -17,10 +17,9 @@ from forwardpass.cli import common, deployment, model, predict
 from forwardpass.errors import ForwardpassError
 from forwardpass.registry import Registry, tokens
 from forwardpass.runtime import usable_cores
-from forwardpass.server import create_app, edge
+from forwardpass.server import create_app
 from forwardpass.server import workers as workers_mod
 from forwardpass.server.app import configure_logging
-from forwardpass.server.rows.lane import ServerProtocol
 from forwardpass.settings import SETTINGS_HELP, Settings
 
 app = typer.Typer(
@@ -70,17 +69,7 @@ def _run(config: Settings, registry: Registry) -> None:
         server_app = create_app(config, registry)
     except ForwardpassError as exc:
         common.fail(exc.message, exc.code, as_json=False)
-    uvicorn.run(
-        server_app,
-        host=config.host,
-        port=config.port,
-        log_level=config.log_level,
-        access_log=False,  # one line per prediction comes from forwardpass itself
-        lifespan="on",
-        loop=workers_mod.LOOP,
-        http=ServerProtocol,
-        headers=edge.RESPONSE_HEADERS,
-    )
+    uvicorn.run(server_app, **workers_mod.uvicorn_options(config))
 
 
 Workers = Annotated[

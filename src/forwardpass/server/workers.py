@@ -14,17 +14,34 @@ import os
 import shutil
 import tempfile
 from dataclasses import fields
+from typing import Any
 
 import uvicorn
 
+from forwardpass.server import edge
 from forwardpass.server.app import configure_logging
 from forwardpass.server.metrics import MULTIPROCESS_DIR
-from forwardpass.server.rows.lane import ServerProtocol
+from forwardpass.server.rows import uvicorn_reach
 from forwardpass.settings import Settings, env_name
 
 # The stdlib loop: uvloop has been seen serving connections unfairly at saturation (a long
 # p99 tail) on the machines forwardpass is benchmarked on (the speed issue reports it).
 LOOP = "asyncio"
+
+
+def uvicorn_options(config: Settings) -> dict[str, Any]:
+    """How uvicorn serves forwardpass, one process or several: the one place for it."""
+    return {
+        "host": config.host,
+        "port": config.port,
+        "log_level": config.log_level,
+        "access_log": False,  # one line per prediction comes from forwardpass itself
+        "lifespan": "on",
+        "loop": LOOP,
+        "http": uvicorn_reach.protocol(),
+        # On every answer, the lane's and the refusals' included (they write these too).
+        "headers": edge.RESPONSE_HEADERS,
+    }
 
 
 def run(config: Settings, workers: int) -> None:
@@ -43,13 +60,7 @@ def run(config: Settings, workers: int) -> None:
             "forwardpass.server.app:app_from_env",
             factory=True,
             workers=workers,
-            host=config.host,
-            port=config.port,
-            log_level=config.log_level,
-            access_log=False,
-            lifespan="on",
-            loop=LOOP,
-            http=ServerProtocol,
+            **uvicorn_options(config),
         )
     finally:
         if made:

@@ -10,8 +10,10 @@ checks, limits, metrics and log line as its ASGI endpoint) runs in a task, and t
 leaves in one write. Every other request, and a prediction pipelined behind another request
 on its connection, goes the ASGI way as before.
 
-The lane uses uvicorn's protocol attributes (cycle, pipeline, flow, server_state, ...),
-which is why pyproject.toml holds uvicorn to a range the tests have run against.
+The protocol uses uvicorn's internals (its parser callbacks, cycle, flow, server_state,
+...): uvicorn_reach.py lists each one, and `forwardpass serve` runs this protocol only on a
+uvicorn release the suite has passed on (else uvicorn's own). `FORWARDPASS_LANE=false` sends
+predictions the ASGI way; the limits of server/edge.py stay.
 """
 
 from __future__ import annotations
@@ -333,6 +335,8 @@ class ServerProtocol(HttpToolsProtocol):
     def _lane(self) -> str | None:
         """The deployment id if this request takes the lane, else None."""
         if self.route is None or self.root_path or self.limit_concurrency is not None:
+            return None
+        if not self.route.settings.lane:
             return None
         if self.cycle is not None and not self.cycle.response_complete:
             return None  # pipelined behind a request in flight: uvicorn queues it
