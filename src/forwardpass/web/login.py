@@ -40,5 +40,9 @@ class LoginPages(Pages):
 
     async def logout(self, request: Request, session: Session) -> Response:
         await self.form(request, session)
+        if session.admin:
+            # A copied cookie must not outlive the logout: a new signing key ends them all.
+            # Only an admin's logout does it, else any visitor could log the admin out.
+            await run_in_threadpool(self.registry.admin.end_sessions)
         session.admin, session.csrf, session.changed = False, secrets.token_urlsafe(32), True
         return self.back("/login")
