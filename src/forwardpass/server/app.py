@@ -17,6 +17,7 @@ from forwardpass.cache import DeploymentCache
 from forwardpass.limits import Guard
 from forwardpass.registry import Registry
 from forwardpass.server import api, logs, metrics
+from forwardpass.server.admin_auth import AdminGate
 from forwardpass.server.errors import HANDLERS
 from forwardpass.server.forward import ForwardRoute
 from forwardpass.server.ledger import Ledger
@@ -102,6 +103,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
     app.state.registry = registry
     app.state.cache = cache
     app.state.forward = forward
+    app.state.admin_gate = AdminGate(registry, settings)
     return app
 
 

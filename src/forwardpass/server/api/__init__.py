@@ -37,18 +37,17 @@ def mount(registry: Registry, settings: Settings, cache: DeploymentCache) -> Mou
             Route("/deployments/{id}/openapi.json", deployments.spec, methods=["GET"]),
         ],
     )
-    return Mount("/api/v1", app=AdminOnly(routes, registry))
+    return Mount("/api/v1", app=AdminOnly(routes))
 
 
 class AdminOnly:
     """Every request under the mount needs the admin token, before routing: an unknown
     path or method answers a deployment token 403 too, never a hint of what exists."""
 
-    def __init__(self, app: ASGIApp, registry: Registry) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.registry = registry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            await require_admin(Request(scope), self.registry)
+            await require_admin(Request(scope))
         await self.app(scope, receive, send)
