@@ -120,6 +120,14 @@ class Settings:
         },
     )
 
+    metrics_token: str = field(
+        default="",
+        repr=False,
+        metadata={
+            "help": "A token that GET /metrics then needs as 'Authorization: Bearer'; "
+            "empty means /metrics is open, as Prometheus expects by default."
+        },
+    )
     admin_failures_per_client: int = field(
         default=10,
         metadata={
