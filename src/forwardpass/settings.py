@@ -152,6 +152,29 @@ class Settings:
         },
     )
 
+    metrics_token: str = field(
+        default="",
+        repr=False,
+        metadata={
+            "help": "A token that GET /metrics then needs as 'Authorization: Bearer'; "
+            "empty means /metrics is open, as Prometheus expects by default."
+        },
+    )
+    admin_failures_per_client: int = field(
+        default=10,
+        metadata={
+            "help": "Wrong admin tokens one client address may send a minute (burst and "
+            "rate, per process) before 429; 0 means no limit."
+        },
+    )
+    admin_failures_total: int = field(
+        default=60,
+        metadata={
+            "help": "Wrong admin tokens all clients together may send a minute (per "
+            "process) before 429; 0 means no limit."
+        },
+    )
+
     def __post_init__(self) -> None:
         # Checked here so that a wrong level is a clean error, not a traceback from logging.
         level = self.log_level.lower()

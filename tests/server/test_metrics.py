@@ -9,7 +9,7 @@ import httpx
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 
 from forwardpass.server import metrics as server_metrics
-from tests.support import bearer
+from tests.support import Server, bearer, cli_env
 
 ROW = {"Type": "animal", "Sound": "woof", "Size": 0.8}
 
@@ -131,3 +131,31 @@ def test_requests_counted_in_bulk_read_as_observed_one_by_one():
         f"total {[('deployment', deployment), ('status', '400')]}": 2
         * sum(1 for n in range(len(seconds)) if not n % 3),
     }
+
+
+def test_a_metrics_token_closes_metrics(tmp_path) -> None:
+    """With FORWARDPASS_METRICS_TOKEN, a scrape needs it; without (the default), it is open
+    (the session server's tests above read /metrics with no token)."""
+    admin = "admin-token-0123456789"  # the admin token does not open it either
+    env = cli_env(
+        tmp_path, FORWARDPASS_METRICS_TOKEN="scrape-me-0123456789", FORWARDPASS_ADMIN_TOKEN=admin
+    )
+    server = Server(tmp_path, "--host", "0.0.0.0", env=env)
+    try:
+        url = f"{server.base}/metrics"
+        for headers in ({}, bearer("wrong"), bearer(admin)):
+            r = httpx.get(url, headers=headers)
+            assert r.status_code == 401 and r.json()["errorCode"] == "InvalidTokenError"
+            assert r.headers["www-authenticate"].startswith("Bearer")
+            assert "forwardpass_requests" not in r.text
+        r = httpx.get(url, headers=bearer("scrape-me-0123456789"))
+        assert r.status_code == 200 and "forwardpass_queue_depth" in r.text
+    finally:
+        server.stop()
+    assert "/metrics answers anyone" not in server.logs()  # a token set: no warning
+
+
+def test_open_metrics_on_a_public_address_is_warned_about(tmp_path) -> None:
+    server = Server(tmp_path, "--host", "0.0.0.0")
+    server.stop()
+    assert "GET /metrics answers anyone who reaches 0.0.0.0" in server.logs()

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import bearer
+from tests.support import bearer, wait_for
 
 
 @pytest.fixture
@@ -164,3 +164,26 @@ def test_limits_set_in_the_page_reach_the_api(managed, deployment, session):
     assert http.post(f"{page}/limits", data={**form, "max_rows": ""}).status_code == 303
     ok = httpx.post(deployment["url"], json=rows, headers=bearer(deployment["token"]))
     assert ok.status_code == 200, ok.text
+
+
+def test_logout_ends_the_session_even_for_a_copied_cookie(managed, deployment, session):
+    http, csrf = session
+    stolen = http.cookies["forwardpass_session"]
+    spec = f"/deployment/{deployment['id']}/openapi.json"
+    # A visitor's logout (anyone can get a CSRF token from /login) ends no admin session.
+    with httpx.Client(base_url=managed["server"].base) as visitor:
+        found = re.search(r'name="csrf" value="([^"]+)"', visitor.get("/login").text)
+        assert found is not None
+        assert visitor.post("/logout", data={"csrf": found.group(1)}).status_code == 303
+    assert http.get("/deployments").status_code == 200
+    wait_for(lambda: http.get(spec).status_code == 200)  # once the server has loaded it
+    r = http.post("/logout", data={"csrf": csrf})
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    with httpx.Client(base_url=managed["server"].base) as thief:
+        thief.cookies.set("forwardpass_session", stolen)
+        r = thief.get("/deployments")
+        assert r.status_code == 303 and r.headers["location"].startswith("/login")
+        assert thief.get(spec).status_code == 401  # the spec's download link honours it too
+    # Logging in again gives a working session.
+    login(http, managed)
+    assert http.get(spec).status_code == 200

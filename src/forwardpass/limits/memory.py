@@ -34,5 +34,14 @@ class MemoryRateLimiter:
         bucket[0] = tokens
         return (1.0 - tokens) / rate
 
+    def give_back(self, key: str, burst: int) -> None:
+        """Return the token that `take` took, as when what it paid for did not happen."""
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket[0] = min(float(burst), bucket[0] + 1.0)
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
     async def close(self) -> None:
         pass

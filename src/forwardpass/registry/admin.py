@@ -82,11 +82,21 @@ class AdminCredential:
         return False
 
     def session_key(self) -> str:
-        """The key that signs page sessions; it changes with the credential."""
+        """The key that signs page sessions; it changes with the credential and at logout."""
         stored = self._row()
         if stored is None:
             raise RuntimeError("no admin credential yet; call ensure() first")
         return str(stored.session_key)
+
+    def end_sessions(self) -> None:
+        """End every page session at once, in every serving process: a new signing key.
+
+        The key is read from the registry on each page request, so a cookie signed with the
+        old one is refused from the next request on, wherever it was copied to.
+        """
+        values = {"session_key": secrets.token_hex(32), "updated_at": datetime.now(UTC)}
+        with self.engine.begin() as connection:
+            connection.execute(admin.update().where(admin.c.id == 1).values(**values))
 
     def _row(self) -> sa.Row[tuple[object, ...]] | None:
         with self.engine.connect() as connection:

@@ -7,12 +7,12 @@ from typing import Any
 from forwardpass.errors import BadData
 from forwardpass.model.signature import Signature
 
-_MAX = 200
+MAX_LENGTH = 200  # of a deployment name and of an API name
 
 
 def deployment_name(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip() or len(name.strip()) > _MAX:
-        raise BadData(f"a deployment name is 1 to {_MAX} characters")
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_LENGTH:
+        raise BadData(f"a deployment name is 1 to {MAX_LENGTH} characters")
     return name.strip()
 
 
@@ -35,8 +35,8 @@ def api_names(signature: Signature, given: Any) -> dict[str, dict[str, str]]:
         final: dict[str, str] = {}
         for feature in known:
             name = mapping.get(feature, feature)
-            if not isinstance(name, str) or not name.strip() or len(name.strip()) > _MAX:
-                raise BadData(f"{side} {feature!r}: an API name is 1 to {_MAX} characters")
+            if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_LENGTH:
+                raise BadData(f"{side} {feature!r}: an API name is 1 to {MAX_LENGTH} characters")
             final[feature] = name.strip()
         taken: dict[str, str] = {}
         for feature, name in final.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -19,10 +20,13 @@ from forwardpass.server.errors import HANDLERS
 from forwardpass.server.ledger import Ledger
 from forwardpass.server.openapi import OpenApiRoute
 from forwardpass.server.rows.route import ForwardRoute
+from forwardpass.services.admin_auth import AdminGate
 from forwardpass.serving.guard import Guard
 from forwardpass.serving.predict import Predictor
 from forwardpass.serving.served import ServedDeployments
 from forwardpass.settings import Settings
+
+log = logging.getLogger("forwardpass.server")
 
 #: New containers (rows, dicts) between two passes of the cyclic GC over the young ones.
 YOUNG_COLLECTION = 10_000
@@ -32,6 +36,12 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
     """Build the server. The registry is opened from the settings unless one is given."""
     registry = registry or Registry.open(settings)
     registry.admin.ensure(settings.admin_token)
+    if metrics.exposed(settings):
+        log.warning(
+            "GET /metrics answers anyone who reaches %s (deployment ids and their traffic); "
+            "set FORWARDPASS_METRICS_TOKEN to ask for a token",
+            settings.host,
+        )
     cache = ServedDeployments(
         registry, settings, observe_batch=lambda sha: metrics.batch_observer(sha[:12])
     )
@@ -77,6 +87,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
     forward = ForwardRoute(predictor, settings)
 
     async def metrics_endpoint(request: Request) -> Response:
+        metrics.authorize(request, settings.metrics_token)
         ledger.flush()  # the latest requests too
         return await metrics.endpoint(request)
 
@@ -104,6 +115,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
     app.state.registry = registry
     app.state.cache = cache
     app.state.forward = forward
+    app.state.admin_gate = AdminGate(registry, settings)
     return app
 
 

@@ -5,12 +5,17 @@ histograms, and the batcher's queue depth. With several workers (`forwardpass se
 --workers N`), `serve` points PROMETHEUS_MULTIPROC_DIR at a fresh directory before the
 workers start; prometheus-client then keeps each worker's values in a file there and
 `/metrics` answers the sum over all workers, whichever worker the scrape reaches.
+
+The figures name deployment ids and their traffic, so `FORWARDPASS_METRICS_TOKEN` can close
+`/metrics` behind a Bearer token; it is open by default (see the README for why).
 """
 
 from __future__ import annotations
 
 import bisect
 import functools
+import hmac
+import ipaddress
 import math
 import os
 from collections.abc import Callable, Iterable
@@ -26,6 +31,10 @@ from prometheus_client import (
 )
 from starlette.requests import Request
 from starlette.responses import Response
+
+from forwardpass.errors import InvalidTokenError
+from forwardpass.registry import tokens
+from forwardpass.settings import Settings
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -121,6 +130,28 @@ def batch_observer(model: str) -> Callable[[int, int], None]:
         depth.set(queued)
 
     return observe
+
+
+def authorize(request: Request, token: str) -> None:
+    """Raise 401 unless the scrape sends the metrics token; no token set means open."""
+    if not token:
+        return
+    sent = tokens.from_header(request.headers.get("authorization"))
+    if sent is None or not hmac.compare_digest(sent.encode(), token.encode()):
+        raise InvalidTokenError(
+            "/metrics needs 'Authorization: Bearer <metrics token>' (FORWARDPASS_METRICS_TOKEN)",
+            headers={"WWW-Authenticate": 'Bearer realm="forwardpass-metrics"'},
+        )
+
+
+def exposed(settings: Settings) -> bool:
+    """Whether /metrics is open to other machines: no token, and not only on loopback."""
+    if settings.metrics_token:
+        return False
+    try:
+        return not ipaddress.ip_address(settings.host).is_loopback
+    except ValueError:
+        return settings.host != "localhost"
 
 
 async def endpoint(_request: Request) -> Response:

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from forwardpass.errors import InvalidTokenError
 from forwardpass.registry import Registry, tokens
 from forwardpass.services import descriptions
+from forwardpass.services.admin_auth import gate
 from forwardpass.services.openapi import document
 from forwardpass.serving.auth import authorize
 from forwardpass.serving.served import ServedDeployments
@@ -32,12 +33,14 @@ class OpenApiRoute:
         self.registry = registry
         self.settings = settings
 
-    def _admin(self, request: Request) -> bool:
-        """Whether the request carries the admin token or an admin's session (blocking)."""
-        admin = self.registry.admin
-        if admin.matches(tokens.from_header(request.headers.get("authorization"))):
+    async def _admin(self, request: Request) -> bool:
+        """Whether the request carries the admin token or an admin's session."""
+        if await gate(request).matches(
+            request, tokens.from_header(request.headers.get("authorization"))
+        ):
             return True
-        return sessions.load(request, admin.session_key()).admin
+        key = await asyncio.to_thread(self.registry.admin.session_key)
+        return sessions.load(request, key).admin
 
     async def handle(self, request: Request) -> Response:
         deployment_id = request.path_params["deployment_id"]
@@ -46,7 +49,7 @@ class OpenApiRoute:
         except InvalidTokenError:
             # An admin may read it too: the deployment view's download link sends the session.
             found = self.cache.get(deployment_id)
-            if found is None or not await asyncio.to_thread(self._admin, request):
+            if found is None or not await self._admin(request):
                 raise
             live = found
         interface = live.interface

@@ -8,6 +8,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from forwardpass.errors import RateLimited
+from forwardpass.services.admin_auth import gate
 from forwardpass.web.pages import Pages
 from forwardpass.web.session import Session
 
@@ -28,9 +30,13 @@ class LoginPages(Pages):
         form = await self.form(request, session)
         target = _safe_next(form.get("next"))
         token = form.get("token")
-        ok = isinstance(token, str) and await run_in_threadpool(
-            self.registry.admin.matches, token.strip()
-        )
+        try:
+            ok = isinstance(token, str) and await gate(request).matches(request, token.strip())
+        except RateLimited as exc:
+            context = {"next": target, "error": exc.message}
+            response = self.render(request, session, "login.html", context, status=exc.status)
+            response.headers.update(exc.headers)
+            return response
         if not ok:
             context = {"next": target, "error": "That is not the admin token."}
             return self.render(request, session, "login.html", context, status=401)
@@ -40,5 +46,9 @@ class LoginPages(Pages):
 
     async def logout(self, request: Request, session: Session) -> Response:
         await self.form(request, session)
+        if session.admin:
+            # A copied cookie must not outlive the logout: a new signing key ends them all.
+            # Only an admin's logout does it, else any visitor could log the admin out.
+            await run_in_threadpool(self.registry.admin.end_sessions)
         session.admin, session.csrf, session.changed = False, secrets.token_urlsafe(32), True
         return self.back("/login")

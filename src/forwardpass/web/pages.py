@@ -51,7 +51,7 @@ class Pages:
 
     def guard(self, handler: Handler, *, login: bool = True) -> Callable[..., Any]:
         async def endpoint(request: Request) -> Response:
-            await refuse_deployment_token(request, self.registry)
+            await refuse_deployment_token(request)
             key = await run_in_threadpool(self.registry.admin.session_key)
             session = sessions.load(request, key)
             if login and not session.admin:

@@ -1,8 +1,9 @@
 """The pages' session: a signed cookie (HttpOnly, SameSite=Strict) and CSRF protection.
 
 The cookie holds only a CSRF token and whether the admin logged in, signed with a key kept
-in the registry beside the admin credential (so every serving process accepts it, and a new
-credential ends every session). Every form carries the CSRF token; a POST is refused when
+in the registry beside the admin credential (so every serving process accepts it). A new
+credential or an admin's logout replaces the key, which ends every session at once, copied
+cookies included. Every form carries the CSRF token; a POST is refused when
 the token does not match, or when the browser says it comes from another origin.
 """
 

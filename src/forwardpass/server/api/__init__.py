@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -16,39 +19,51 @@ from forwardpass.settings import Settings
 
 __all__ = ["mount"]
 
+Endpoint = Callable[[Request], Awaitable[Response]]
+
 
 def mount(registry: Registry, settings: Settings, cache: ServedDeployments) -> Mount:
     models = ModelsApi(registry)
     deployments = DeploymentsApi(registry, settings, cache)
     routes = Router(
         routes=[
-            Route("/openapi.json", spec, methods=["GET"]),
-            Route("/models", models.list, methods=["GET"]),
-            Route("/models", models.upload, methods=["POST"]),
-            Route("/models/{name}", models.versions, methods=["GET"]),
-            Route("/models/{name}/versions/{version}", models.show, methods=["GET"]),
-            Route("/models/{name}/versions/{version}", models.delete, methods=["DELETE"]),
-            Route("/deployments", deployments.list, methods=["GET"]),
-            Route("/deployments", deployments.create, methods=["POST"]),
-            Route("/deployments/{id}", deployments.show, methods=["GET"]),
-            Route("/deployments/{id}", deployments.update, methods=["PATCH"]),
-            Route("/deployments/{id}", deployments.delete, methods=["DELETE"]),
-            Route("/deployments/{id}/token", deployments.rotate, methods=["POST"]),
-            Route("/deployments/{id}/openapi.json", deployments.spec, methods=["GET"]),
+            _resource("/openapi.json", GET=spec),
+            _resource("/models", GET=models.list, POST=models.upload),
+            _resource("/models/{name}", GET=models.versions),
+            _resource("/models/{name}/versions/{version}", GET=models.show, DELETE=models.delete),
+            _resource("/deployments", GET=deployments.list, POST=deployments.create),
+            _resource(
+                "/deployments/{id}",
+                GET=deployments.show,
+                PATCH=deployments.update,
+                DELETE=deployments.delete,
+            ),
+            _resource("/deployments/{id}/token", POST=deployments.rotate),
+            _resource("/deployments/{id}/openapi.json", GET=deployments.spec),
         ],
     )
-    return Mount("/api/v1", app=AdminOnly(routes, registry))
+    return Mount("/api/v1", app=AdminOnly(routes))
+
+
+def _resource(path: str, **handlers: Endpoint) -> Route:
+    """One route per path, so that a 405's Allow header lists every method the path takes
+    (one route per method would list only its own)."""
+
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return Route(path, endpoint, methods=list(handlers))
 
 
 class AdminOnly:
     """Every request under the mount needs the admin token, before routing: an unknown
     path or method answers a deployment token 403 too, never a hint of what exists."""
 
-    def __init__(self, app: ASGIApp, registry: Registry) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.registry = registry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            await require_admin(Request(scope), self.registry)
+            await require_admin(Request(scope))
         await self.app(scope, receive, send)

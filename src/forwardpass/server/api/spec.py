@@ -7,6 +7,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from forwardpass.model.signature import TRANSFORMATIONS
+from forwardpass.registry.names import MAX_LENGTH as NAME_LENGTH
+from forwardpass.registry.schema import MAX_BIG_INTEGER, MAX_INTEGER
+
 _JSON = "application/json"
 
 
@@ -14,11 +18,18 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _ok(description: str, schema: dict[str, Any] | None = None, status: str = "200") -> Any:
+def _ok(
+    description: str,
+    schema: dict[str, Any] | None = None,
+    status: str = "200",
+    *,
+    body: tuple[str, ...] = (),
+) -> Any:
+    """The answers of an operation; `body` names the body errors it can give (413, 415)."""
     answer: dict[str, Any] = {"description": description}
     if schema is not None:
         answer["content"] = {_JSON: {"schema": schema}}
-    return {status: answer, **_ERRORS}
+    return {status: answer, **_ERRORS, **{code: _BODY_ERRORS[code] for code in body}}
 
 
 _ERRORS = {
@@ -29,7 +40,12 @@ _ERRORS = {
         ("403", "Forbidden"),
         ("404", "NotFound"),
         ("409", "Conflict"),
+        ("429", "TooManyRequests"),
     ]
+}
+_BODY_ERRORS = {
+    "413": {"$ref": "#/components/responses/PayloadTooLarge"},
+    "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
 }
 
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
@@ -61,7 +77,7 @@ PATHS: dict[str, Any] = {
                 },
                 "multipart/form-data",
             ),
-            "responses": _ok("The stored version", _ref("Model"), "201"),
+            "responses": _ok("The stored version", _ref("Model"), "201", body=("415",)),
         },
     },
     "/api/v1/models/{name}": {
@@ -91,7 +107,9 @@ PATHS: dict[str, Any] = {
         "post": {
             "summary": "Deploy a model version; the answer holds the token, shown only now",
             "requestBody": _body(_ref("NewDeployment")),
-            "responses": _ok("The deployment and its token", _ref("Deployment"), "201"),
+            "responses": _ok(
+                "The deployment and its token", _ref("Deployment"), "201", body=("413", "415")
+            ),
         },
     },
     "/api/v1/deployments/{id}": {
@@ -104,7 +122,7 @@ PATHS: dict[str, Any] = {
             "summary": "Change name, status, API names, model version or limits",
             "parameters": [_ID],
             "requestBody": _body(_ref("DeploymentChange")),
-            "responses": _ok("The changed deployment", _ref("Deployment")),
+            "responses": _ok("The changed deployment", _ref("Deployment"), body=("413", "415")),
         },
         "delete": {
             "summary": "Delete a disabled deployment",
@@ -124,12 +142,31 @@ PATHS: dict[str, Any] = {
     },
 }
 
+# A name as registry/names.py takes it: 1 to 200 characters, not only blanks.
+_TEXT = {"type": "string", "minLength": 1, "maxLength": NAME_LENGTH, "pattern": r"\S"}
 _NAMES = {
     "type": "object",
+    "description": "feature -> API name; the features are the deployment model's own",
     "properties": {
-        side: {"type": "object", "additionalProperties": {"type": "string", "minLength": 1}}
-        for side in ("inputs", "outputs")
+        side: {"type": "object", "additionalProperties": _TEXT} for side in ("inputs", "outputs")
     },
+    "additionalProperties": False,
+}
+_LIMITS = {
+    "type": "object",
+    "description": "each a number, or null for the plan's",
+    "properties": {
+        "max_body_bytes": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_BIG_INTEGER,
+            "nullable": True,
+        },
+        "max_rows": {"type": "integer", "minimum": 1, "maximum": MAX_INTEGER, "nullable": True},
+        "rate": {"type": "number", "minimum": 0, "nullable": True},
+        "burst": {"type": "integer", "minimum": 0, "maximum": MAX_INTEGER, "nullable": True},
+    },
+    "additionalProperties": False,
 }
 
 SCHEMAS: dict[str, Any] = {
@@ -154,20 +191,32 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["model"],
         "properties": {
-            "model": {"type": "string", "example": "churn:2"},
-            "name": {"type": "string"},
+            "model": {"type": "string", "minLength": 1, "example": "churn:2"},
+            "name": _TEXT,
             "enabled": {"type": "boolean", "default": True},
         },
+        "additionalProperties": False,
     },
     "DeploymentChange": {
         "type": "object",
         "properties": {
-            "name": {"type": "string"},
+            "name": _TEXT,
             "status": {"type": "string", "enum": ["enabled", "disabled"]},
             "api_names": _NAMES,
-            "model": {"type": "string", "description": "another version of the same model"},
-            "limits": {"type": "object"},
+            "model": {
+                "type": "string",
+                "minLength": 1,
+                "description": "another version of the same model, NAME:VERSION",
+            },
+            "limits": _LIMITS,
+            "image_transformation": {
+                "type": "string",
+                "enum": [*TRANSFORMATIONS, "default"],
+                "nullable": True,
+                "description": "how images are fitted; null or default: the model's own",
+            },
         },
+        "additionalProperties": False,
     },
     "Deployment": {
         "type": "object",
@@ -207,6 +256,13 @@ def document() -> dict[str, Any]:
                     ("Forbidden", "A deployment token (InsufficientScopeTokenError)"),
                     ("NotFound", "No such model or deployment (ResourceNotFound)"),
                     ("Conflict", "Refused in the current state (Conflict, IncompatibleModel)"),
+                    ("PayloadTooLarge", "The JSON body is over 1 MiB (PayloadTooLarge)"),
+                    ("UnsupportedMediaType", "Another body type (UnsupportedContentType)"),
+                    (
+                        "TooManyRequests",
+                        "Too many wrong admin tokens from this address or from all; "
+                        "retry after Retry-After seconds (RateLimited)",
+                    ),
                 ]
             },
         },
