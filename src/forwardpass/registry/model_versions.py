@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from forwardpass import graph
 from forwardpass import signature as sig
 from forwardpass.errors import BadData, Conflict, ResourceNotFound, SignatureError
+from forwardpass.registry import names
 from forwardpass.registry.records import ModelVersion, model_from_row, utc_now
 from forwardpass.registry.schema import MAX_INTEGER, deployments, models
 from forwardpass.registry.store import ModelStore
@@ -26,8 +27,7 @@ class ModelVersions:
 
         Adding bytes identical to an existing version of `name` returns that version.
         """
-        if not name or len(name) > 200 or ":" in name or "/" in name:
-            raise BadData("a model name must be 1 to 200 characters, without ':' or '/'")
+        name = names.model_name(name)
         try:
             proto = onnx.load_from_string(data)
         except Exception as exc:  # onnx raises DecodeError or ValueError by protobuf version
@@ -72,7 +72,9 @@ class ModelVersions:
 
     def model(self, ref: str) -> ModelVersion:
         """The model `name:version`, or the newest version of `name`."""
-        name, _, version = ref.partition(":")
+        name, _, version = ref.rpartition(":") if ":" in ref else (ref, "", "")
+        if "\x00" in ref:  # no stored name holds one, and PostgreSQL refuses it in a query
+            raise ResourceNotFound(f"no model {ref!r}")
         query = sa.select(models).where(models.c.name == name)
         if version:
             # isdigit() alone passes '²' and digits of other scripts; the column is 32-bit.
