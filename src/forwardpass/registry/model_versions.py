@@ -37,33 +37,42 @@ class ModelVersions:
         if found is None:
             raise SignatureError("the model carries no signature; import it with an importer")
         sig.validate(found, proto)
-        sha256 = self.store.put(data)
-        for _attempt in range(5):
-            with self.engine.begin() as connection:
-                same = connection.execute(
-                    sa.select(models).where(models.c.name == name, models.c.sha256 == sha256)
-                ).first()
-                if same is not None:
-                    return model_from_row(same)
-                latest = connection.execute(
-                    sa.select(sa.func.max(models.c.version)).where(models.c.name == name)
-                ).scalar()
-                row = {
-                    "name": name,
-                    "version": (latest or 0) + 1,
-                    "sha256": sha256,
-                    "size_bytes": len(data),
-                    "signature": found.to_json(),
-                    "created_at": utc_now(),
-                }
-                try:
-                    inserted = connection.execute(models.insert().values(**row))
-                except IntegrityError:
-                    continue  # another process took this version number; count again
-                key = inserted.inserted_primary_key
-                assert key is not None
-                return model_from_row({**row, "id": key[0]})
+        with self.store.adding(data) as sha256:
+            for _attempt in range(5):
+                with self.engine.begin() as connection:
+                    same = connection.execute(
+                        sa.select(models).where(models.c.name == name, models.c.sha256 == sha256)
+                    ).first()
+                    if same is not None:
+                        return model_from_row(same)
+                    latest = connection.execute(
+                        sa.select(sa.func.max(models.c.version)).where(models.c.name == name)
+                    ).scalar()
+                    row = {
+                        "name": name,
+                        "version": (latest or 0) + 1,
+                        "sha256": sha256,
+                        "size_bytes": len(data),
+                        "signature": found.to_json(),
+                        "created_at": utc_now(),
+                    }
+                    try:
+                        inserted = connection.execute(models.insert().values(**row))
+                    except IntegrityError:
+                        continue  # another process took this version number; count again
+                    key = inserted.inserted_primary_key
+                    assert key is not None
+                    return model_from_row({**row, "id": key[0]})
         raise Conflict(f"could not number a new version of {name!r}; try again")
+
+    def clean_store(self) -> None:
+        """Remove the files that interrupted imports left in the model store (at start)."""
+
+        def recorded() -> set[str]:
+            with self.engine.connect() as connection:
+                return set(connection.execute(sa.select(models.c.sha256)).scalars())
+
+        self.store.clean(recorded)
 
     def models(self) -> list[ModelVersion]:
         with self.engine.connect() as connection:

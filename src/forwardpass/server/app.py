@@ -31,6 +31,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
     """Build the server. The registry is opened from the settings unless one is given."""
     registry = registry or Registry.open(settings)
     registry.admin.ensure(settings.admin_token)
+    registry.clean_store()
     cache = DeploymentCache(
         registry, settings, observe_batch=lambda sha: metrics.batch_observer(sha[:12])
     )
