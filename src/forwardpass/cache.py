@@ -24,6 +24,7 @@ from typing import Any
 
 from forwardpass.batching import Batcher
 from forwardpass.codecs import ImageOptions
+from forwardpass.limits.pixels import PixelBudget
 from forwardpass.limits.plan import Limits
 from forwardpass.registry import Deployment, Registry
 from forwardpass.rows import Interface, require_list
@@ -95,6 +96,8 @@ class DeploymentCache:
         self.ready = False
         # The background task and the pages both refresh; one at a time loads each model once.
         self._refreshing = threading.Lock()
+        #: Shared by every deployment's images: what the process decodes at once.
+        self.pixels = PixelBudget(settings.max_decoding_pixels)
 
     def get(self, deployment_id: str) -> Live | None:
         return self._live.get(deployment_id)
@@ -148,6 +151,8 @@ class DeploymentCache:
                     max_pixels=self.settings.max_image_pixels,
                     max_request_pixels=self.settings.max_request_pixels,
                     transformation=deployment.image_transformation,
+                    budget=self.pixels,
+                    owner=deployment.id,
                 ),
             )
             batcher = loaded.batcher

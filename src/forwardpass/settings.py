@@ -103,6 +103,13 @@ class Settings:
         default=400_000_000,
         metadata={"help": "Most pixels the images of one request may hold (per image input)."},
     )
+    max_decoding_pixels: int = field(
+        default=100_000_000,
+        metadata={
+            "help": "Most image pixels one server process decodes at once, for all requests; "
+            "one deployment holds at most half of it."
+        },
+    )
     ort_threads: int = field(
         default=0,
         metadata={
