@@ -109,3 +109,37 @@ def test_sixteen_bit_grayscale_keeps_its_range() -> None:
     Image.fromarray(wide).save(buffer, format="PNG")
     got = np.asarray(imaging.normalize(Image.open(buffer), "L"))
     np.testing.assert_array_equal(got, (wide >> 8).astype(np.uint8))
+
+
+def smooth(width: int, height: int, mode: str = "RGB") -> Image.Image:
+    """A photo-like picture: gradients with some noise, and varied alpha for RGBA."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    rng = np.random.default_rng(5)
+    bands = [255 * x / width, 255 * y / height, 127 + 100 * np.sin(x / 150 + y / 90)]
+    if mode == "RGBA":
+        bands.append(255 * (x + y) / (width + height))
+    stack = np.stack(bands, axis=-1) + rng.normal(0, 8, (height, width, len(bands)))
+    return Image.fromarray(np.clip(stack, 0, 255).astype(np.uint8), mode)
+
+
+def test_reduce_of_an_alpha_image_by_strips_equals_pillows_whole_reduce() -> None:
+    image = smooth(1001, 757, "RGBA")
+    got = imaging.reduce(image, 40, 30)  # factor 8: still 3 times the target
+    assert got.size == (126, 95)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(image.reduce(8)))
+    assert imaging.reduce(image, 400, 300) is image  # less than 2x to spare: left alone
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+@pytest.mark.parametrize("transformation", sorted(set(imaging.TRANSFORMS) - {"center_crop_or_pad"}))
+def test_fitting_a_reduced_image_is_close_to_fitting_the_full_one(
+    mode: str, transformation: str
+) -> None:
+    settings = ImageSettings(height=24, width=32)
+    image = smooth(1200, 700, mode)
+    full = imaging.fit(imaging.normalize(image, "RGB"), settings, transformation)
+    reduced = imaging.reduce(image, 32, 24)
+    assert reduced.width < image.width / 5
+    fast = imaging.fit(imaging.normalize(reduced, "RGB"), settings, transformation)
+    difference = np.abs(np.asarray(fast, dtype=int) - np.asarray(full, dtype=int))
+    assert difference.mean() < 2 and difference.max() <= 16  # of 255

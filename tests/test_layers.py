@@ -16,11 +16,11 @@ SOURCE = Path(__file__).parent.parent / "src" / "forwardpass"
 #: Bottom to top. A module may import its own layer and the layers below it, never above.
 LAYERS: list[set[str]] = [
     {"errors", "settings", "__init__"},  # the package root holds only its version
+    {"limits"},  # plan values and limiters, of rates, failures and decoded pixels
     {"model"},
     {"codecs"},
     {"importers", "runtime", "client"},
     {"batching", "demos"},
-    {"limits"},
     {"registry"},
     {"serving", "services"},
     {"web"},

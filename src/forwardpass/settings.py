@@ -30,6 +30,17 @@ class Settings:
         default="",
         metadata={"help": "SQLAlchemy URL of the registry; empty means SQLite in data_dir."},
     )
+    database_connect_timeout: float = field(
+        default=5.0,
+        metadata={"help": "Seconds to wait for a connection to the registry database."},
+    )
+    database_statement_timeout: float = field(
+        default=10.0,
+        metadata={
+            "help": "Seconds one registry query may take (also SQLite's wait for a lock); "
+            "beyond it the management API answers 503."
+        },
+    )
     model_dir: str = field(
         default="",
         metadata={"help": "The content-addressed model store; empty means data_dir/models."},
@@ -91,6 +102,13 @@ class Settings:
     max_request_pixels: int = field(
         default=400_000_000,
         metadata={"help": "Most pixels the images of one request may hold (per image input)."},
+    )
+    max_decoding_pixels: int = field(
+        default=100_000_000,
+        metadata={
+            "help": "Most image pixels one server process decodes at once, for all requests; "
+            "one deployment holds at most half of it."
+        },
     )
     ort_threads: int = field(
         default=0,
@@ -183,6 +201,9 @@ class Settings:
                 f"{env_name('log_level')}={self.log_level!r} is not one of {', '.join(LOG_LEVELS)}"
             )
         object.__setattr__(self, "log_level", level)
+        for name in ("database_connect_timeout", "database_statement_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{env_name(name)} must be more than 0 seconds")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"the port must be 0 to 65535, got {self.port}")
         for name in ("header_timeout", "body_timeout"):

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from forwardpass.errors import ForwardpassError
-from forwardpass.registry import Registry
+from forwardpass.registry import Registry, outage
 from forwardpass.settings import SETTINGS_HELP, Settings, env_name
 
 DataDir = Annotated[
@@ -63,8 +63,9 @@ def registry(config: Settings, *, as_json: bool) -> Iterator[Registry]:
     """The registry, with forwardpass errors turned into a message and exit code 1."""
     opened: Registry | None = None
     try:
-        opened = Registry.open(config)
-        yield opened
+        with outage.translated():
+            opened = Registry.open(config)
+            yield opened
     except ForwardpassError as exc:
         fail(exc.message, exc.code, as_json=as_json)
     finally:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from forwardpass.codecs import imaging
+from forwardpass.codecs import imaging, malloc
 from forwardpass.codecs.base import Codec
 from forwardpass.errors import (
     BadData,
@@ -34,6 +34,7 @@ from forwardpass.errors import (
     PayloadTooLarge,
     at,
 )
+from forwardpass.limits.pixels import PixelBudget
 from forwardpass.model.signature import Feature, ImageSettings
 
 #: The media types a data URI may name, and the Pillow formats their bytes may hold.
@@ -46,7 +47,8 @@ class ImageOptions:
     """What a deployment adds to the model's image settings: limits and its transformation.
 
     `transformation` None means the one the model's signature names. `executor` None means
-    the process's shared pool.
+    the process's shared pool. `budget` None means no bound on the pixels decoded at once;
+    `owner` is whose share of the budget the images count in (the deployment's id).
     """
 
     max_bytes: int = 20 * 1024 * 1024
@@ -54,6 +56,8 @@ class ImageOptions:
     max_request_pixels: int = 400_000_000
     transformation: str | None = None
     executor: Executor | None = None
+    budget: PixelBudget | None = None
+    owner: str = ""
 
 
 _pool: ThreadPoolExecutor | None = None
@@ -87,8 +91,8 @@ class ImageCodec(Codec):
 
     def decode(self, values: Sequence[Any]) -> np.ndarray:
         self.mismatch(values, (str, bytes), "an image as a data URI")
-        opened = [self._open(row, value) for row, value in enumerate(values)]
-        total = sum(image.width * image.height for image in opened)
+        opened: list[Image.Image | None] = [self._open(row, v) for row, v in enumerate(values)]
+        total = sum(image.width * image.height for image in opened if image is not None)
         if total > self.options.max_request_pixels:
             raise PayloadTooLarge(
                 at(
@@ -98,16 +102,36 @@ class ImageCodec(Codec):
                     f"{self.options.max_request_pixels} a request",
                 )
             )
+        costs = [self._plan(image) for image in opened if image is not None]
         out = np.empty((len(values), self.feature.size), dtype=self.dtype)
+        # Each worker decodes one image at a time: the k largest images are the most
+        # that are in memory at once, and k is cut until they fit the deployment's share.
+        workers, held = _in_flight(costs, os.cpu_count() or 1, self._share())
+        budget = self.options.budget
+        try:
+            if budget is None:
+                self._decode_all(out, opened, workers)
+            else:
+                with budget.hold(self.options.owner, held):
+                    self._decode_all(out, opened, workers)
+        finally:
+            del opened  # what a failed request had not decoded yet goes too
+            malloc.give_back(held)
+        return out
+
+    def _share(self) -> int | None:
+        budget = self.options.budget
+        return budget.share if budget is not None else None
+
+    def _decode_all(self, out: np.ndarray, opened: list[Image.Image | None], workers: int) -> None:
         pool = self.options.executor or shared_pool()
         # One contiguous run of rows per worker: a handoff per image would cost as much as
         # decoding a small one.
-        workers = min(len(opened), os.cpu_count() or 1)
         bounds = np.linspace(0, len(opened), workers + 1).astype(int)
         runs = [range(a, b) for a, b in itertools.pairwise(bounds)]
         if len(runs) <= 1:
             self._fill(out, opened, range(len(opened)))
-            return out
+            return
         futures = [pool.submit(self._fill, out, opened, run) for run in runs[1:]]
         try:
             self._fill(out, opened, runs[0])  # this thread does a share of the work too
@@ -117,11 +141,30 @@ class ImageCodec(Codec):
         for error in errors:
             if error is not None:
                 raise error
-        return out
 
-    def _fill(self, out: np.ndarray, opened: list[Image.Image], rows: range) -> None:
+    def _fill(self, out: np.ndarray, opened: list[Image.Image | None], rows: range) -> None:
         for row in rows:
-            out[row] = self._pixels(row, opened[row])
+            image, opened[row] = opened[row], None  # freed once fitted, not at the end
+            assert image is not None
+            try:
+                out[row] = self._pixels(row, image)
+            finally:
+                image.close()
+
+    def _plan(self, image: Image.Image) -> int:
+        """The pixels the image will be decoded to (JPEG: at a reduced scale where it may)."""
+        if image.format in ("JPEG", "MPO") and self.transformation != "center_crop_or_pad":
+            # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the image is much larger
+            # than the model's: still at least the target size, several times faster.
+            image.draft(None, self._target(image))
+        return image.width * image.height
+
+    def _target(self, image: Image.Image) -> tuple[int, int]:
+        """The model's width and height as seen in the image before EXIF orientation."""
+        settings = self.settings
+        if image.getexif().get(imaging.ORIENTATION, 1) in (5, 6, 7, 8):  # turned 90 degrees
+            return settings.height, settings.width
+        return settings.width, settings.height
 
     def _open(self, row: int, value: str | bytes) -> Image.Image:
         """The image's header, checked against the limits; no pixel is decoded yet."""
@@ -192,15 +235,11 @@ class ImageCodec(Codec):
         """Decode, fit and scale one image (runs in the pool)."""
         settings = self.settings
         try:
-            if image.format in ("JPEG", "MPO") and self.transformation != "center_crop_or_pad":
-                # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the image is much larger
-                # than the model's: still at least the target size, several times faster.
-                size = (settings.width, settings.height)
-                if image.getexif().get(imaging.ORIENTATION, 1) in (5, 6, 7, 8):  # turned 90 degrees
-                    size = (settings.height, settings.width)
-                image.draft(None, size)
             image.load()
+            if self.transformation != "center_crop_or_pad":
+                image = imaging.reduce(image, *self._target(image))
             upright = imaging.normalize(image, settings.mode)
+            del image  # the full-size decode goes as soon as a smaller copy stands for it
             fitted = imaging.fit(upright, settings, self.transformation)
         except Exception as exc:  # a truncated or corrupt file fails only here
             raise DataUriError(
@@ -248,6 +287,17 @@ def png_data_uri(image: Image.Image) -> str:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _in_flight(costs: list[int], workers: int, share: int | None) -> tuple[int, int]:
+    """How many images to decode at once, and the pixels they may hold together."""
+    largest = sorted(costs, reverse=True)[: max(1, workers)]
+    count, held = 0, 0
+    for pixels in largest:
+        if count and share is not None and held + pixels > share:
+            break
+        count, held = count + 1, held + pixels
+    return max(1, count), held
 
 
 __all__ = ["FORMATS", "MEDIA_TYPES", "ImageCodec", "ImageOptions", "png_data_uri", "shared_pool"]

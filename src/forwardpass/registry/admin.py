@@ -54,17 +54,18 @@ class AdminCredential:
         """
         stored = self._row()
         if given:
-            if stored is None or not verify_secret(given, stored.token_hash):
-                self._write(hash_secret(given), insert=stored is None)
+            if stored is None:
+                if self._insert(hash_secret(given)):
+                    return None
+                stored = self._row()  # another process starting with us created it first
+            if stored is not None and not verify_secret(given, stored.token_hash):
+                self._write(hash_secret(given))
             return None
         if stored is not None:
             return None
         token = tokens.new_token()
-        try:
-            self._write(hash_secret(token), insert=True)
-        except IntegrityError:
-            return None  # another process created it first; its token is the one shown
-        return token
+        # Another process may create it first: its token is then the one shown, once.
+        return token if self._insert(hash_secret(token)) else None
 
     def matches(self, token: str | None) -> bool:
         if not token:
@@ -102,12 +103,28 @@ class AdminCredential:
         with self.engine.connect() as connection:
             return connection.execute(sa.select(admin).where(admin.c.id == 1)).first()
 
-    def _write(self, token_hash: str, *, insert: bool) -> None:
-        now = datetime.now(UTC)
+    def _values(self, token_hash: str) -> dict[str, object]:
         # A new session key with each credential: sessions of the old one end at once.
-        values = {"token_hash": token_hash, "session_key": secrets.token_hex(32), "updated_at": now}
+        return {
+            "token_hash": token_hash,
+            "session_key": secrets.token_hex(32),
+            "updated_at": datetime.now(UTC),
+        }
+
+    def _insert(self, token_hash: str) -> bool:
+        """Create the row; False when another process created it first."""
+        values = self._values(token_hash)
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    admin.insert().values(id=1, created_at=values["updated_at"], **values)
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def _write(self, token_hash: str) -> None:
         with self.engine.begin() as connection:
-            if insert:
-                connection.execute(admin.insert().values(id=1, created_at=now, **values))
-            else:
-                connection.execute(admin.update().where(admin.c.id == 1).values(**values))
+            connection.execute(
+                admin.update().where(admin.c.id == 1).values(**self._values(token_hash))
+            )

@@ -74,7 +74,7 @@ class Deployments:
         deployment_id = str(uuid.uuid4())
         row = {
             "id": deployment_id,
-            "name": name or model.name,
+            "name": model.name if name is None else names.deployment_name(name),
             "model_id": model.id,
             "token_hash": tokens.hash_token(token),
             "enabled": enabled,

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from forwardpass.errors import BadData, Conflict, ResourceNotFound, SignatureError
 from forwardpass.model import graph
 from forwardpass.model import signature as sig
+from forwardpass.registry import names
 from forwardpass.registry.records import ModelVersion, model_from_row, utc_now
 from forwardpass.registry.schema import MAX_INTEGER, deployments, models
 from forwardpass.registry.store import ModelStore
@@ -26,8 +27,7 @@ class ModelVersions:
 
         Adding bytes identical to an existing version of `name` returns that version.
         """
-        if not name or len(name) > 200 or ":" in name or "/" in name:
-            raise BadData("a model name must be 1 to 200 characters, without ':' or '/'")
+        name = names.model_name(name)
         try:
             proto = onnx.load_from_string(data)
         except Exception as exc:  # onnx raises DecodeError or ValueError by protobuf version
@@ -37,33 +37,42 @@ class ModelVersions:
         if found is None:
             raise SignatureError("the model carries no signature; import it with an importer")
         sig.validate(found, proto)
-        sha256 = self.store.put(data)
-        for _attempt in range(5):
-            with self.engine.begin() as connection:
-                same = connection.execute(
-                    sa.select(models).where(models.c.name == name, models.c.sha256 == sha256)
-                ).first()
-                if same is not None:
-                    return model_from_row(same)
-                latest = connection.execute(
-                    sa.select(sa.func.max(models.c.version)).where(models.c.name == name)
-                ).scalar()
-                row = {
-                    "name": name,
-                    "version": (latest or 0) + 1,
-                    "sha256": sha256,
-                    "size_bytes": len(data),
-                    "signature": found.to_json(),
-                    "created_at": utc_now(),
-                }
-                try:
-                    inserted = connection.execute(models.insert().values(**row))
-                except IntegrityError:
-                    continue  # another process took this version number; count again
-                key = inserted.inserted_primary_key
-                assert key is not None
-                return model_from_row({**row, "id": key[0]})
+        with self.store.adding(data) as sha256:
+            for _attempt in range(5):
+                with self.engine.begin() as connection:
+                    same = connection.execute(
+                        sa.select(models).where(models.c.name == name, models.c.sha256 == sha256)
+                    ).first()
+                    if same is not None:
+                        return model_from_row(same)
+                    latest = connection.execute(
+                        sa.select(sa.func.max(models.c.version)).where(models.c.name == name)
+                    ).scalar()
+                    row = {
+                        "name": name,
+                        "version": (latest or 0) + 1,
+                        "sha256": sha256,
+                        "size_bytes": len(data),
+                        "signature": found.to_json(),
+                        "created_at": utc_now(),
+                    }
+                    try:
+                        inserted = connection.execute(models.insert().values(**row))
+                    except IntegrityError:
+                        continue  # another process took this version number; count again
+                    key = inserted.inserted_primary_key
+                    assert key is not None
+                    return model_from_row({**row, "id": key[0]})
         raise Conflict(f"could not number a new version of {name!r}; try again")
+
+    def clean_store(self) -> None:
+        """Remove the files that interrupted imports left in the model store (at start)."""
+
+        def recorded() -> set[str]:
+            with self.engine.connect() as connection:
+                return set(connection.execute(sa.select(models.c.sha256)).scalars())
+
+        self.store.clean(recorded)
 
     def models(self) -> list[ModelVersion]:
         with self.engine.connect() as connection:
@@ -72,7 +81,9 @@ class ModelVersions:
 
     def model(self, ref: str) -> ModelVersion:
         """The model `name:version`, or the newest version of `name`."""
-        name, _, version = ref.partition(":")
+        name, _, version = ref.rpartition(":") if ":" in ref else (ref, "", "")
+        if "\x00" in ref:  # no stored name holds one, and PostgreSQL refuses it in a query
+            raise ResourceNotFound(f"no model {ref!r}")
         query = sa.select(models).where(models.c.name == name)
         if version:
             # isdigit() alone passes '²' and digits of other scripts; the column is 32-bit.

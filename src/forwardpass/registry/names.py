@@ -1,19 +1,51 @@
-"""The rules for names a person gives: deployment names and the API names of features."""
+"""The rules for names a person gives: model and deployment names, and the API names of
+features. One rule for all: 1 to 200 characters once trimmed, no control characters (a NUL
+cannot be stored in PostgreSQL, a newline breaks logs and listings), and not `.` or `..`
+(which a URL path would resolve away). A model name also has no `:` or `/`, which separate
+its version in a reference and a URL.
+"""
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from forwardpass.errors import BadData
 from forwardpass.model.signature import Signature
 
-MAX_LENGTH = 200  # of a deployment name and of an API name
+MAX_LENGTH = 200
+_MODEL_SEPARATORS = ":/"
+
+
+def problem(value: Any, *, forbidden: str = "") -> str | None:
+    """Why `value` is not a name (None: it is one, once trimmed)."""
+    if not isinstance(value, str):
+        return "it must be a string"
+    name = value.strip()
+    if not name or len(name) > MAX_LENGTH:
+        return f"it must be 1 to {MAX_LENGTH} characters"
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        return "it must not hold control characters (NUL, newline, tab, ...)"
+    if name in (".", ".."):
+        return "it must not be '.' or '..'"
+    if any(c in forbidden for c in name):
+        return f"it must not hold {' or '.join(map(repr, forbidden))}"
+    return None
+
+
+def _checked(value: Any, what: str, forbidden: str = "") -> str:
+    found = problem(value, forbidden=forbidden)
+    if found is not None:
+        raise BadData(f"{what} {str(value)[:MAX_LENGTH]!r} is refused: {found}")
+    return str(value).strip()
+
+
+def model_name(name: Any) -> str:
+    return _checked(name, "the model name", _MODEL_SEPARATORS)
 
 
 def deployment_name(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_LENGTH:
-        raise BadData(f"a deployment name is 1 to {MAX_LENGTH} characters")
-    return name.strip()
+    return _checked(name, "the deployment name")
 
 
 def api_names(signature: Signature, given: Any) -> dict[str, dict[str, str]]:
@@ -34,10 +66,10 @@ def api_names(signature: Signature, given: Any) -> dict[str, dict[str, str]]:
             )
         final: dict[str, str] = {}
         for feature in known:
-            name = mapping.get(feature, feature)
-            if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_LENGTH:
-                raise BadData(f"{side} {feature!r}: an API name is 1 to {MAX_LENGTH} characters")
-            final[feature] = name.strip()
+            chosen = mapping.get(feature, feature)
+            final[feature] = (
+                _checked(chosen, f"{side} {feature!r}:") if feature in mapping else chosen
+            )
         taken: dict[str, str] = {}
         for feature, name in final.items():
             if name in taken:

@@ -32,7 +32,11 @@ class Registry(ModelVersions, Deployments):
         """Open (and create or migrate) the registry the settings name."""
         try:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(settings.registry_url)
+            engine = create_engine(
+                settings.registry_url,
+                connect_timeout=settings.database_connect_timeout,
+                statement_timeout=settings.database_statement_timeout,
+            )
             migrate.upgrade(engine)
         except (OSError, ImportError, SQLAlchemyError) as exc:  # ImportError: no DB driver
             raise RegistryUnavailable(

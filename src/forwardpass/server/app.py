@@ -42,6 +42,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
             "set FORWARDPASS_METRICS_TOKEN to ask for a token",
             settings.host,
         )
+    registry.clean_store()
     cache = ServedDeployments(
         registry, settings, observe_batch=lambda sha: metrics.batch_observer(sha[:12])
     )

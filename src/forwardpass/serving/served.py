@@ -26,6 +26,7 @@ from forwardpass.batching.batcher import Batcher
 from forwardpass.batching.timing import Timing
 from forwardpass.codecs import ImageOptions
 from forwardpass.codecs.rows import RowCodec, require_list
+from forwardpass.limits.pixels import PixelBudget
 from forwardpass.limits.plan import Limits
 from forwardpass.registry import Deployment, Registry
 from forwardpass.runtime import Model, default_threads
@@ -95,6 +96,8 @@ class ServedDeployments:
         self.ready = False
         # The background task and the pages both refresh; one at a time loads each model once.
         self._refreshing = threading.Lock()
+        #: Shared by every deployment's images: what the process decodes at once.
+        self.pixels = PixelBudget(settings.max_decoding_pixels)
 
     def get(self, deployment_id: str) -> Live | None:
         return self._live.get(deployment_id)
@@ -148,6 +151,8 @@ class ServedDeployments:
                     max_pixels=self.settings.max_image_pixels,
                     max_request_pixels=self.settings.max_request_pixels,
                     transformation=deployment.image_transformation,
+                    budget=self.pixels,
+                    owner=deployment.id,
                 ),
             )
             batcher = loaded.batcher

@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from forwardpass.registry import Registry
+from forwardpass.errors import RegistryUnavailable
+from forwardpass.registry import Registry, outage
 from forwardpass.services.admin_auth import refuse_deployment_token
 from forwardpass.serving.served import ServedDeployments
 from forwardpass.settings import Settings
@@ -51,14 +52,26 @@ class Pages:
 
     def guard(self, handler: Handler, *, login: bool = True) -> Callable[..., Any]:
         async def endpoint(request: Request) -> Response:
-            await refuse_deployment_token(request)
-            key = await run_in_threadpool(self.registry.admin.session_key)
-            session = sessions.load(request, key)
-            if login and not session.admin:
-                target = quote(request.url.path)
-                response: Response = RedirectResponse(f"/login?next={target}", status_code=303)
-            else:
-                response = await handler(request, session)
+            try:
+                with outage.translated():
+                    await refuse_deployment_token(request)
+                    key = await run_in_threadpool(self.registry.admin.session_key)
+                    session = sessions.load(request, key)
+                    if login and not session.admin:
+                        target = quote(request.url.path)
+                        response: Response = RedirectResponse(
+                            f"/login?next={target}", status_code=303
+                        )
+                    else:
+                        response = await handler(request, session)
+            except RegistryUnavailable as exc:
+                # A page, not the API's JSON: without the registry there is no session to use.
+                unknown = Session(csrf="")
+                response = self.render(
+                    request, unknown, "unavailable.html", {"error": exc.message}, exc.status
+                )
+                response.headers.update(exc.headers)
+                return response
             sessions.save(request, response, session, key)
             return response
 

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from forwardpass.registry import Registry
+from forwardpass.registry import Registry, outage
 from forwardpass.server.api.deployments import DeploymentsApi
 from forwardpass.server.api.models import ModelsApi
 from forwardpass.server.api.spec import spec
@@ -64,6 +64,7 @@ class AdminOnly:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            await require_admin(Request(scope))
-        await self.app(scope, receive, send)
+        with outage.translated():
+            if scope["type"] == "http":
+                await require_admin(Request(scope))
+            await self.app(scope, receive, send)
