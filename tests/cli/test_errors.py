@@ -61,6 +61,8 @@ _ID = "00000000-0000-0000-0000-000000000000"
 JSON_COMMANDS = {
     "model import": ["model.onnx"],
     "model list": [],
+    "model show": ["demo:1"],
+    "model delete": ["demo:1"],
     "deployment create": ["demo"],
     "deployment list": [],
     "deployment show": [_ID],

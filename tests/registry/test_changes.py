@@ -3,30 +3,22 @@ nothing: a change refused while it is written leaves the request's other changes
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from forwardpass.errors import QuotaExceeded
-from forwardpass.importers import onnx as importer
 from forwardpass.registry import Registry
 from forwardpass.services.changes import apply_changes
-from forwardpass.settings import Settings
-from tests import models
+from tests.registry.conftest import add_scaled
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
+@pytest.fixture
+def registry(open_registry, tmp_path):
     """A registry with room for one enabled deployment and models scaled:1 and scaled:2."""
-    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
-    opened = Registry.open(Settings(data_dir=tmp_path, database_url=url, max_enabled_deployments=1))
-    for factor in (1.0, 2.0):
-        path = models.scaled(tmp_path / f"scaled-{factor}.onnx", factor)
-        opened.add_model(importer.import_bytes(path.read_bytes()), "scaled")
-    yield opened
-    opened.engine.dispose()
+    opened = open_registry(max_enabled_deployments=1)
+    add_scaled(opened, tmp_path, (1.0, 2), (2.0, 2))
+    return opened
 
 
 # Each change a request can carry beside "status": "enabled".

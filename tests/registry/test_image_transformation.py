@@ -8,16 +8,7 @@ import pytest
 
 from forwardpass.errors import BadData
 from forwardpass.registry import Registry
-from forwardpass.settings import Settings
 from tests import models
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Registry:
-    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
-    opened = Registry.open(Settings.load(data_dir=tmp_path, database_url=url))
-    request.addfinalizer(opened.close)
-    return opened
 
 
 def test_the_transformation_is_stored_and_changed(registry: Registry, tmp_path: Path) -> None:

@@ -5,23 +5,14 @@ from __future__ import annotations
 import pytest
 
 from forwardpass.errors import BadData, Conflict, IncompatibleModel
-from forwardpass.registry import Registry
 from forwardpass.registry.admin import hash_secret, verify_secret
-from forwardpass.settings import Settings
-from tests import models
+from tests.registry.conftest import add_scaled
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def registry(request, tmp_path):
-    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
-    opened = Registry.open(Settings.load(data_dir=tmp_path, database_url=url))
-    for factor, width in ((1.0, 2), (2.0, 2), (1.0, 3)):
-        path = models.scaled(tmp_path / f"s-{factor}-{width}.onnx", factor, width)
-        from forwardpass.importers import onnx as importer
-
-        opened.add_model(importer.import_bytes(path.read_bytes()), "scaled")
-    yield opened
-    opened.close()
+@pytest.fixture
+def registry(registry, tmp_path):
+    add_scaled(registry, tmp_path, (1.0, 2), (2.0, 2), (1.0, 3))
+    return registry
 
 
 def test_api_names_are_checked(registry):

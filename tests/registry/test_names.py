@@ -10,23 +10,18 @@ import pytest
 
 from forwardpass.errors import BadData, ResourceNotFound
 from forwardpass.importers import onnx as importer
-from forwardpass.registry import Registry
-from forwardpass.settings import Settings
 from tests import models
+from tests.registry.conftest import add_scaled
 from tests.support import bearer
 
 # Each refused by every name: NUL reached PostgreSQL as a 500, 201 characters too.
 REFUSED = ["", "   ", "a\x00b", "x" * 201, "..", ".", "two\nlines", "tab\there"]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def registry(request, tmp_path):
-    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
-    opened = Registry.open(Settings.load(data_dir=tmp_path, database_url=url))
-    path = models.scaled(tmp_path / "s.onnx", 1.0, 2)
-    opened.add_model(importer.import_bytes(path.read_bytes()), "scaled")
-    yield opened
-    opened.close()
+@pytest.fixture
+def registry(registry, tmp_path):
+    add_scaled(registry, tmp_path, (1.0, 2))
+    return registry
 
 
 @pytest.fixture(scope="module")

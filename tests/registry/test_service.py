@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 import sqlalchemy as sa
 
@@ -12,16 +9,6 @@ from forwardpass.errors import BadData, Conflict, ResourceNotFound, SignatureErr
 from forwardpass.registry import Registry
 from forwardpass.registry.tokens import hash_token, matches
 from forwardpass.settings import Settings
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
-    url = ""
-    if request.param == "postgres":
-        url = request.getfixturevalue("postgres_url")
-    opened = Registry.open(Settings(data_dir=tmp_path, database_url=url))
-    yield opened
-    opened.close()
 
 
 @pytest.fixture(scope="module")
