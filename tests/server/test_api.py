@@ -252,8 +252,11 @@ def test_version_switch_and_its_refusals(managed):
     r = call(managed, "PATCH", path, json={"model": "scaled:3"})
     assert r.status_code == 409 and error_of(r) == "IncompatibleModel"
     assert "input 'x' changed shape from [2] to [3]" in r.json()["errorMessage"]
+    # Another model is the same conflict, with the differences named too.
     r = call(managed, "PATCH", path, json={"model": "demo:1"})
-    assert r.status_code == 400 and error_of(r) == "BadData"
+    assert r.status_code == 409 and error_of(r) == "IncompatibleModel"
+    message = r.json()["errorMessage"]
+    assert "not of the deployment's model 'scaled'" in message and "input 'x' is gone" in message
     r = call(managed, "PATCH", path, json={"model": "scaled:9"})
     assert r.status_code == 404
     # a refused change in the same request as a good one changes nothing

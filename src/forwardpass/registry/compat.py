@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from forwardpass.errors import BadData, IncompatibleModel
+from forwardpass.errors import IncompatibleModel
 from forwardpass.model.signature import Feature, Signature
 
 if TYPE_CHECKING:
@@ -17,13 +17,15 @@ if TYPE_CHECKING:
 
 
 def require_fit(deployment: Deployment, target: ModelVersion) -> None:
-    """Raise unless `target` is a version of the deployment's model with the same API."""
-    if target.name != deployment.model.name:
-        raise BadData(
-            f"a deployment of {deployment.model.name!r} can switch only to another version "
-            f"of it, not to {target.ref}"
-        )
+    """Raise IncompatibleModel, naming every difference, unless `target` is a version of the
+    deployment's model with the same API."""
     found = differences(deployment.model.signature, target.signature)
+    if target.name != deployment.model.name:
+        found.insert(
+            0,
+            f"it is a version of {target.name!r}, not of the deployment's model "
+            f"{deployment.model.name!r}: deploy it as a new deployment instead",
+        )
     if found:
         raise IncompatibleModel(
             f"{target.ref} does not fit deployment {deployment.id}: " + "; ".join(found)
