@@ -187,3 +187,14 @@ def test_logout_ends_the_session_even_for_a_copied_cookie(managed, deployment, s
     # Logging in again gives a working session.
     login(http, managed)
     assert http.get(spec).status_code == 200
+
+
+def test_an_error_is_a_page_for_a_browser_and_json_for_a_program(session):
+    http, _csrf = session
+    missing = "/deployments/00000000-0000-0000-0000-000000000000"
+    page = http.get(missing, headers={"Accept": "text/html,application/xhtml+xml"})
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Not found" in page.text and "no deployment" in page.text
+    program = http.get(missing, headers={"Accept": "application/json"})
+    assert program.status_code == 404 and program.json()["errorCode"] == "ResourceNotFound"

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from forwardpass.errors import RegistryUnavailable
+from forwardpass.errors import ForwardpassError, RegistryUnavailable
 from forwardpass.registry import Registry, outage
 from forwardpass.services.admin_auth import refuse_deployment_token
 from forwardpass.serving.served import ServedDeployments
@@ -37,6 +37,9 @@ def _date(value: Any) -> str:
     if isinstance(value, str) and value:
         return value[:16].replace("T", " ") + " UTC"
     return "never"
+
+
+_TITLES = {403: "Not allowed", 404: "Not found", 409: "Conflict", 429: "Too many attempts"}
 
 
 class Pages:
@@ -69,6 +72,19 @@ class Pages:
                 unknown = Session(csrf="")
                 response = self.render(
                     request, unknown, "unavailable.html", {"error": exc.message}, exc.status
+                )
+                response.headers.update(exc.headers)
+                return response
+            except ForwardpassError as exc:
+                # A browser gets a page; a program (API clients, fetch) the contract's JSON.
+                if "text/html" not in request.headers.get("accept", ""):
+                    raise
+                response = self.render(
+                    request,
+                    Session(csrf=""),
+                    "error.html",
+                    {"title": _TITLES.get(exc.status, "Refused"), "error": exc.message},
+                    exc.status,
                 )
                 response.headers.update(exc.headers)
                 return response
