@@ -18,6 +18,7 @@ from starlette.templating import Jinja2Templates
 from forwardpass.errors import ForwardpassError, RegistryUnavailable
 from forwardpass.registry import Registry, outage
 from forwardpass.services.admin_auth import refuse_deployment_token
+from forwardpass.services.forms import form_errors
 from forwardpass.serving.served import ServedDeployments
 from forwardpass.settings import Settings
 from forwardpass.web import session as sessions
@@ -95,7 +96,8 @@ class Pages:
 
     async def form(self, request: Request, session: Session) -> FormData:
         """The posted form, once its origin and CSRF token are checked."""
-        form = await request.form(max_files=8, max_fields=500)
+        with form_errors():
+            form = await request.form(max_files=8, max_fields=500)
         sessions.check_post(request, session, form)
         return form
 

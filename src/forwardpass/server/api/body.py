@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from forwardpass.errors import BadData, JsonParsingError, PayloadTooLarge, UnsupportedContentType
 from forwardpass.model import signature as sig
+from forwardpass.services.forms import form_errors
 from forwardpass.services.models import signature_text
 
 _JSON_LIMIT = 1024 * 1024
@@ -45,10 +46,8 @@ async def upload(request: Request) -> tuple[bytes, str, sig.Signature | None]:
             "upload a model as multipart/form-data with a 'file' part (and optional "
             "'name' and 'signature')"
         )
-    try:
+    with form_errors():
         form = await request.form(max_files=2, max_fields=10)
-    except Exception as exc:  # python-multipart's errors carry no common base
-        raise BadData(f"the form could not be read: {exc}") from None
     try:
         file = form.get("file")
         if not isinstance(file, UploadFile):

@@ -29,6 +29,7 @@ from forwardpass.errors import (
     at,
 )
 from forwardpass.server.reply import Reply, ReplyResponse, error_reply
+from forwardpass.services.forms import form_errors
 from forwardpass.serving.predict import Predictor
 from forwardpass.serving.served import Live
 from forwardpass.settings import Settings
@@ -225,12 +226,8 @@ class _RequestBody:
 
 async def read_form(request: Request) -> FormData:
     """The request's form, python-multipart's errors as BadData."""
-    try:
+    with form_errors():
         return await request.form(max_files=64, max_fields=1000)
-    except PayloadTooLarge:
-        raise
-    except Exception as exc:  # python-multipart's errors carry no common base
-        raise BadData(f"the form could not be read: {exc}") from None
 
 
 # The request headers the route reads; ASGI servers and httptools give names in lower case.
