@@ -364,13 +364,20 @@ def forwardpass_deployment(work: Workload) -> tuple[Path, str, str]:
 
 
 def start_forwardpass(
-    procs: Processes, made: tuple[Path, str, str], *, all_cores: bool, workers: int | None
+    procs: Processes,
+    made: tuple[Path, str, str],
+    *,
+    all_cores: bool,
+    workers: int | None,
+    lane: bool = True,
 ) -> System:
     data, deployment, token = made
     port = free_port()
-    key = "forwardpass-all" if all_cores else "forwardpass"
+    key = "forwardpass-all" if all_cores else ("forwardpass" if lane else "forwardpass-nolane")
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORWARDPASS_")}
     env["FORWARDPASS_DATA_DIR"] = str(data)  # default settings otherwise: as users run it
+    if not lane:
+        env["FORWARDPASS_LANE"] = "false"  # predictions through the ASGI app
     args = [PYTHON, "-m", "forwardpass", "serve", "--port", str(port)]
     if workers is not None:
         args += ["--workers", str(workers)]
@@ -380,7 +387,7 @@ def start_forwardpass(
     label = (
         f"forwardpass, all cores ({workers or 'default'} workers, unpinned)"
         if all_cores
-        else "forwardpass serve, one core"
+        else "forwardpass serve, one core" + ("" if lane else ", lane off")
     )
     return System(
         key,
@@ -613,7 +620,15 @@ def workdir(keep: bool) -> Iterator[Path]:
             shutil.rmtree(path, ignore_errors=True)
 
 
-ALL = ("floor", "protocol-floor", "minimal", "forwardpass", "forwardpass-all", "mlserver")
+ALL = (
+    "floor",
+    "protocol-floor",
+    "minimal",
+    "forwardpass",
+    "forwardpass-nolane",
+    "forwardpass-all",
+    "mlserver",
+)
 
 
 def main() -> None:
@@ -664,6 +679,9 @@ def main() -> None:
             "protocol-floor": lambda: start_protocol_floor(procs, work),
             "minimal": lambda: start_minimal(procs, work),
             "forwardpass": lambda: start_forwardpass(procs, made(), all_cores=False, workers=None),
+            "forwardpass-nolane": lambda: start_forwardpass(
+                procs, made(), all_cores=False, workers=None, lane=False
+            ),
             "forwardpass-all": lambda: start_forwardpass(
                 procs, made(), all_cores=True, workers=args.workers
             ),
@@ -828,6 +846,11 @@ def ratios(points: dict[tuple[str, int, int], Point]) -> list[str]:
             v,
             None if v is None else v >= 0.9,
         )
+    for rows in ROW_COUNTS:
+        for conns in CONNECTIONS:
+            a, b = get("forwardpass", rows, conns), get("forwardpass-nolane", rows, conns)
+            v = a.rps / b.rps if a and b else None
+            row(f"{rows} rows, {conns} conns: the lane's req/s / without it (keep if > 1)", v, None)
     for rows in ROW_COUNTS:
         a, b = get("forwardpass-all", rows, 64), get("forwardpass", rows, 64)
         v = a.rps / b.rps if a and b else None
