@@ -18,6 +18,7 @@ def _default_data_dir() -> Path:
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+MIN_ADMIN_TOKEN = 16
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,12 @@ class Settings:
         for name in ("header_timeout", "body_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{env_name(name)} must be above 0, got {getattr(self, name)}")
+        if self.admin_token and len(self.admin_token) < MIN_ADMIN_TOKEN:
+            # Guessing is throttled, not impossible: a short token falls to a patient guesser.
+            raise ValueError(
+                f"{env_name('admin_token')} is {len(self.admin_token)} characters; an admin "
+                f"token needs at least {MIN_ADMIN_TOKEN} (leave it unset to have one generated)"
+            )
         for name in ("body_min_rate", "max_connections"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{env_name(name)} must be 0 or more, got {getattr(self, name)}")

@@ -43,6 +43,15 @@ def test_an_unknown_log_level_or_port_is_a_clean_error(tmp_path):
     assert "the port must be 0 to 65535, got 99999" in done.stderr
 
 
+def test_a_short_admin_token_is_refused_at_start(tmp_path):
+    env = cli_env(tmp_path, FORWARDPASS_ADMIN_TOKEN="x")
+    done = run_cli(tmp_path, "serve", "--port", "0", env=env, check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "FORWARDPASS_ADMIN_TOKEN is 1 characters; an admin token needs at least 16" in (
+        done.stderr
+    )
+
+
 def test_limits_and_versions_out_of_range_are_refused(tmp_path):
     cli_json(tmp_path, "model", "import", str(models.scaled(tmp_path / "s.onnx", 1.0)))
     created = cli_json(tmp_path, "deployment", "create", "s")

@@ -107,13 +107,15 @@ def test_the_quota_over_http_through_the_management_api(
     from tests.support import Server
 
     env = cli_env(
-        tmp_path, FORWARDPASS_MAX_ENABLED_DEPLOYMENTS="1", FORWARDPASS_ADMIN_TOKEN="quota-admin"
+        tmp_path,
+        FORWARDPASS_MAX_ENABLED_DEPLOYMENTS="1",
+        FORWARDPASS_ADMIN_TOKEN="quota-admin-token-0123456789",
     )
     cli_json(tmp_path, "model", "import", str(model_files["demo"]), "--name", "demo", env=env)
     server = Server(tmp_path, env=env)
     try:
         with httpx.Client(
-            base_url=server.base, headers={"Authorization": "Bearer quota-admin"}
+            base_url=server.base, headers={"Authorization": "Bearer quota-admin-token-0123456789"}
         ) as client:
             first = client.post("/api/v1/deployments", json={"model": "demo"})
             assert first.status_code == 201, first.text
