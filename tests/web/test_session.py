@@ -198,3 +198,9 @@ def test_an_error_is_a_page_for_a_browser_and_json_for_a_program(session):
     assert "Not found" in page.text and "no deployment" in page.text
     program = http.get(missing, headers={"Accept": "application/json"})
     assert program.status_code == 404 and program.json()["errorCode"] == "ResourceNotFound"
+
+
+def test_the_favicon_is_served(managed):
+    r = httpx.get(managed["server"].base + "/favicon.ico")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+    assert r.text.startswith("<svg")

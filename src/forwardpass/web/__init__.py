@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -28,9 +28,14 @@ def routes(
     async def home(_request: object) -> Response:
         return RedirectResponse("/deployments", status_code=303)
 
+    async def favicon(_request: object) -> Response:
+        # Browsers ask for /favicon.ico whatever the page says; they all draw an SVG one.
+        return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
+
     post = ["POST"]
     return [
         Route("/", home),
+        Route("/favicon.ico", favicon),
         Route("/login", login.guard(login.show, login=False)),
         Route("/login", login.guard(login.login, login=False), methods=post),
         Route("/logout", login.guard(login.logout, login=False), methods=post),
