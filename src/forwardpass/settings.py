@@ -7,6 +7,7 @@ flags as explicit values. `SETTINGS_HELP` feeds the CLI's help and the README's 
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -253,7 +254,12 @@ class Settings:
 
     @property
     def base_url(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.host
+        if host in ("", "0.0.0.0", "::"):
+            host = socket.gethostname()  # every address: the machine's name reaches one
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     def forward_url(self, deployment_id: str) -> str:
         return f"{self.base_url}/deployment/{deployment_id}/forward"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import httpx
+
 from forwardpass.cli.deployment import limits_text
 from tests import models
-from tests.support import cli_json, run_cli
+from tests.support import Server, bearer, cli_json, run_cli
 
 PLAN = {"max_body_bytes": None, "max_rows": None, "rate": None, "burst": None}
 
@@ -41,3 +43,22 @@ def test_show_in_text_and_json(tmp_path):
     }
     rated = run_cli(tmp_path, "deployment", "update", created["id"], "--rate", "2").stdout
     assert "rate 2.0, burst 2 (plan)" in rated
+
+
+def test_the_url_printed_is_the_running_servers(tmp_path):
+    cli_json(tmp_path, "model", "import", str(models.scaled(tmp_path / "s.onnx", 1.0)))
+    before = cli_json(tmp_path, "deployment", "create", "s")
+    assert before["url"].startswith("http://127.0.0.1:8000/")  # no server has run yet
+    server = Server(tmp_path)
+    try:
+        # The CLI's own environment names no port: the server's is the one printed.
+        created = cli_json(tmp_path, "deployment", "create", "s")
+        assert created["url"] == server.url(created["id"])
+        shown = cli_json(tmp_path, "deployment", "show", before["id"])
+        assert shown["url"] == server.url(before["id"])
+        answer = httpx.post(
+            created["url"], json={"rows": [{"x": [1.0, 2.0]}]}, headers=bearer(created["token"])
+        )
+        assert answer.status_code == 200
+    finally:
+        server.stop()

@@ -57,6 +57,23 @@ class Deployments:
             ).scalar_one()
         return int(value)
 
+    def served_url(self) -> str | None:
+        """The base URL the newest server recorded (None before any server started)."""
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                sa.select(registry_state.c.served_url).where(registry_state.c.id == 1)
+            ).scalar()
+        return str(found) if found else None
+
+    def record_served_url(self, url: str) -> None:
+        """Record a server's base URL; not a change serving processes reload."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                registry_state.update()
+                .where(registry_state.c.id == 1, registry_state.c.served_url.is_distinct_from(url))
+                .values(served_url=url)
+            )
+
     def create_deployment(
         self,
         model_ref: str,

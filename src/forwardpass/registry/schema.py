@@ -83,6 +83,8 @@ registry_state = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("generation", BigInteger, nullable=False),
+    # The base URL the newest `serve` started with: the CLI prints deployment URLs with it.
+    Column("served_url", String(2000), nullable=True),
 )
 
 # One row: the admin credential (salted, slow hash) and the key that signs page sessions.

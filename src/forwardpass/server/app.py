@@ -36,6 +36,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
     """Build the server. The registry is opened from the settings unless one is given."""
     registry = registry or Registry.open(settings)
     registry.admin.ensure(settings.admin_token)
+    registry.record_served_url(settings.base_url)
     if metrics.exposed(settings):
         log.warning(
             "GET /metrics answers anyone who reaches %s (deployment ids and their traffic); "

@@ -102,6 +102,13 @@ def model_data(model: ModelVersion) -> dict[str, Any]:
     return model.to_dict()
 
 
+def public_base_url(registry: Registry, settings: Settings) -> str:
+    """The base URL of the deployment URLs shown: the one set (`public_url`), else the one
+    the newest server recorded (so a CLI on the same registry prints the server's port and
+    host, not its own defaults), else this process's own."""
+    return settings.public_url.rstrip("/") or registry.served_url() or settings.base_url
+
+
 def deployment_data(
     registry: Registry, settings: Settings, deployment: Deployment, token: str | None = None
 ) -> dict[str, Any]:
@@ -110,8 +117,9 @@ def deployment_data(
     The token is never stored readable: it is only here when just made (`token`).
     """
     data = deployment.to_dict()
-    data["url"] = settings.forward_url(deployment.id)
-    data["spec_url"] = f"{settings.base_url}/deployment/{deployment.id}/openapi.json"
+    base = public_base_url(registry, settings)
+    data["url"] = f"{base}/deployment/{deployment.id}/forward"
+    data["spec_url"] = f"{base}/deployment/{deployment.id}/openapi.json"
     data["model_name"] = deployment.model.name
     data["model_version"] = deployment.model.version
     data["features"] = features(interface(registry, deployment))
