@@ -24,6 +24,7 @@ from typing import Any
 
 from forwardpass.batching import Batcher
 from forwardpass.codecs import ImageOptions
+from forwardpass.deadlines import DEADLINES
 from forwardpass.limits.plan import Limits
 from forwardpass.registry import Deployment, Registry
 from forwardpass.rows import Interface, require_list
@@ -166,7 +167,9 @@ class DeploymentCache:
         loaded = self._models.get(sha256)
         if loaded is None:
             threads = self.settings.ort_threads or default_threads(self.settings.workers or 1)
-            model = Model(self.registry.store.path(sha256), threads=threads)
+            model = Model(
+                self.registry.store.path(sha256), threads=threads, timeout=self.settings.run_timeout
+            )
             observe = self.observe_batch(sha256) if self.observe_batch else None
             batcher = Batcher(
                 model.run,
@@ -179,9 +182,11 @@ class DeploymentCache:
         return loaded
 
     def close(self) -> None:
-        """Let every model's thread end once its queued requests are answered (at shutdown)."""
+        """Let every model's thread end once its queued requests are answered (at shutdown),
+        and stop the model calls still running: a shutdown waits for no model."""
         for loaded in list(self._models.values()):
             loaded.batcher.close()
+        DEADLINES.end_all()
 
     async def keep_fresh(self) -> None:
         """Refresh forever; a registry that cannot be reached leaves the cache as it was."""

@@ -80,6 +80,13 @@ class Settings:
     max_batch_rows: int = field(
         default=1024, metadata={"help": "Most rows the batcher merges into one model call."}
     )
+    run_timeout: float = field(
+        default=30.0,
+        metadata={
+            "help": "Longest a model call may run, in seconds; then ONNX Runtime stops it "
+            "and its requests get 504 ModelTimeout."
+        },
+    )
     max_image_bytes: int = field(
         default=20 * 1024 * 1024,
         metadata={"help": "Largest encoded image a prediction may send, in bytes."},
@@ -130,6 +137,8 @@ class Settings:
         object.__setattr__(self, "log_level", level)
         if not 0 <= self.port <= 65535:
             raise ValueError(f"the port must be 0 to 65535, got {self.port}")
+        if not self.run_timeout > 0:
+            raise ValueError(f"{env_name('run_timeout')} must be above 0, got {self.run_timeout}")
 
     @classmethod
     def load(cls, **given: Any) -> Settings:

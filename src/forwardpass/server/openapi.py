@@ -53,6 +53,7 @@ _ERRORS: dict[str, tuple[str, list[str]]] = {
     "429": ("Too many requests; retry after Retry-After seconds.", ["RateLimited"]),
     "500": ("A fault of the server.", ["InternalError"]),
     "503": ("The server is overloaded; retry after Retry-After seconds.", ["Overloaded"]),
+    "504": ("The model ran past its run timeout and was stopped.", ["ModelTimeout"]),
 }
 _RETRY_AFTER = {
     "Retry-After": {
