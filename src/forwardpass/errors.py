@@ -100,6 +100,12 @@ class Overloaded(ForwardpassError):
     code, status = "Overloaded", 503
 
 
+class ModelNotLoaded(ForwardpassError):
+    """An enabled deployment whose model the server could not load; the message says why."""
+
+    code, status = "ModelNotLoaded", 503
+
+
 class ModelTimeout(ForwardpassError):
     """A model call that ran past the run timeout; ONNX Runtime was told to end it."""
 

@@ -80,6 +80,17 @@ class Settings:
     max_batch_rows: int = field(
         default=1024, metadata={"help": "Most rows the batcher merges into one model call."}
     )
+    model_load_memory_mb: int = field(
+        default=4096,
+        metadata={
+            "help": "Address space, in MiB, of the child process that loads each model once "
+            "before it is stored; a model that cannot load within it is refused."
+        },
+    )
+    model_load_seconds: float = field(
+        default=60.0,
+        metadata={"help": "Longest that loading a model may take before it is stored."},
+    )
     run_timeout: float = field(
         default=30.0,
         metadata={
