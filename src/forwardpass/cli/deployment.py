@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from forwardpass import load_check
 from forwardpass.cli import common
 from forwardpass.limits import Limits
 from forwardpass.limits.plan import LimitOverrides
@@ -51,6 +52,8 @@ def limits_text(own: dict[str, Any], effective: dict[str, Any]) -> str:
 def _print(data: dict[str, Any]) -> None:
     hidden = ("api_names", "limits", "effective_limits", "usage")
     text = {k: v for k, v in data.items() if k not in hidden}
+    if text.get("load_error") is None:
+        text.pop("load_error", None)
     text["limits"] = limits_text(data["limits"], data["effective_limits"])
     if "usage" in data:
         u = data["usage"]
@@ -113,8 +116,20 @@ def show(
 ) -> None:
     """Show one deployment, its limits and its usage."""
     with common.opened(data_dir, database_url, as_json=json) as (config, registry):
-        data = described(registry.deployment(deployment_id), config)
+        deployment = registry.deployment(deployment_id)
+        data = described(deployment, config)
         data["usage"] = shown(registry.usage(deployment_id))
+        # Tried as a server would (0.2 s): a model stored before the import checked it,
+        # or one this machine cannot load.
+        data["load_error"] = (
+            load_check.problem(
+                registry.store.path(deployment.model.sha256),
+                memory_mb=config.model_load_memory_mb,
+                seconds=config.model_load_seconds,
+            )
+            if deployment.enabled
+            else None
+        )
         common.emit(data, json, lambda: _print(data))
 
 

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from forwardpass import graph
+from forwardpass import graph, load_check
 from forwardpass import signature as sig
 from forwardpass.errors import BadData, Conflict, ResourceNotFound, SignatureError
 from forwardpass.registry import names
@@ -21,6 +21,8 @@ class ModelVersions:
 
     engine: Engine
     store: ModelStore
+    load_memory_mb: int
+    load_seconds: float
 
     def add_model(self, data: bytes, name: str) -> ModelVersion:
         """Store an ONNX file with its signature as the next version of model `name`.
@@ -37,6 +39,7 @@ class ModelVersions:
         if found is None:
             raise SignatureError("the model carries no signature; import it with an importer")
         sig.validate(found, proto)
+        load_check.check(data, memory_mb=self.load_memory_mb, seconds=self.load_seconds)
         with self.store.adding(data) as sha256:
             for _attempt in range(5):
                 with self.engine.begin() as connection:

@@ -32,6 +32,7 @@ class DeploymentsApi:
     def _data(self, deployment: Deployment, token: str | None = None) -> dict[str, Any]:
         data = describe.deployment_data(self.registry, self.settings, deployment)
         data["usage"] = shown(self.registry.usage(deployment.id))
+        data["load_error"] = self.cache.failures().get(deployment.id)
         if token is not None:
             data["token"] = token
         return data
