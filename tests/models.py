@@ -176,3 +176,64 @@ def external_data_model(path: Path, location: str) -> Path:
     model.ir_version = 8
     path.write_bytes(model.SerializeToString())
     return path
+
+
+def endless_loop(path: Path) -> Path:
+    """x [N,1] -> y: a Loop with no trip count whose condition stays true: it never ends."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["cond"], ["cond_out"]),
+            helper.make_node("Add", ["v", "one"], ["v_out"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v", TensorProto.FLOAT, [None, 1]),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [None, 1]),
+        ],
+        initializer=[helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])],
+    )
+    graph = helper.make_graph(
+        [helper.make_node("Loop", ["", "true", "x"], ["y"], body=body)],
+        "endless",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])],
+        initializer=[helper.make_tensor("true", TensorProto.BOOL, [], [True])],
+    )
+    return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
+
+
+def custom_op(path: Path) -> Path:
+    """x [N,1] -> y through an operator of a domain ONNX Runtime does not know."""
+    graph = helper.make_graph(
+        [helper.make_node("Frobnicate", ["x"], ["y"], domain="com.example.hostile")],
+        "custom",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])],
+    )
+    opsets = [helper.make_opsetid("", 18), helper.make_opsetid("com.example.hostile", 1)]
+    return _save(helper.make_model(graph, opset_imports=opsets), path)
+
+
+def huge_tensor(path: Path) -> Path:
+    """x [N,1] -> y = x + b, where b's dims claim 2 GiB of floats that the file lacks."""
+    b = onnx.TensorProto(name="b", data_type=TensorProto.FLOAT, dims=[1, 1 << 29])
+    b.raw_data = b"\0" * 8
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "b"], ["y"])],
+        "huge",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1 << 29])],
+        initializer=[b],
+    )
+    return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
+
+
+def _save(model: onnx.ModelProto, path: Path) -> Path:
+    model.ir_version = 8  # what the installed ONNX Runtime reads
+    path.write_bytes(model.SerializeToString())
+    return path

@@ -126,6 +126,18 @@ class Overloaded(ForwardpassError):
     code, status = "Overloaded", 503
 
 
+class ModelNotLoaded(ForwardpassError):
+    """An enabled deployment whose model the server could not load; the message says why."""
+
+    code, status = "ModelNotLoaded", 503
+
+
+class ModelTimeout(ForwardpassError):
+    """A model call that ran past the run timeout; ONNX Runtime was told to end it."""
+
+    code, status = "ModelTimeout", 504
+
+
 class RegistryUnavailable(ForwardpassError):
     """The registry's database or data directory cannot be opened (a setting, or it is down)."""
 

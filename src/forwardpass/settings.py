@@ -93,6 +93,24 @@ class Settings:
     max_batch_rows: int = field(
         default=1024, metadata={"help": "Most rows the batcher merges into one model call."}
     )
+    model_load_memory_mb: int = field(
+        default=4096,
+        metadata={
+            "help": "Address space, in MiB, of the child process that loads each model once "
+            "before it is stored; a model that cannot load within it is refused."
+        },
+    )
+    model_load_seconds: float = field(
+        default=60.0,
+        metadata={"help": "Longest that loading a model may take before it is stored."},
+    )
+    run_timeout: float = field(
+        default=30.0,
+        metadata={
+            "help": "Longest a model call may run, in seconds; then ONNX Runtime stops it "
+            "and its requests get 504 ModelTimeout."
+        },
+    )
     max_image_bytes: int = field(
         default=20 * 1024 * 1024,
         metadata={"help": "Largest encoded image a prediction may send, in bytes."},
@@ -220,6 +238,8 @@ class Settings:
         for name in ("body_min_rate", "max_connections"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{env_name(name)} must be 0 or more, got {getattr(self, name)}")
+        if not self.run_timeout > 0:
+            raise ValueError(f"{env_name('run_timeout')} must be above 0, got {self.run_timeout}")
 
     @classmethod
     def load(cls, **given: Any) -> Settings:

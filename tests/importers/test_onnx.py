@@ -16,6 +16,7 @@ from forwardpass.importers import onnx as importer
 from forwardpass.model import signature as sig
 from tests.models import iris_rows
 from tests.support import bearer, cli_json, run_cli, wait_for
+from tests.test_signature_text import laughs
 
 
 def test_a_skl2onnx_classifier_becomes_a_categorical_output_without_zipmap(model_files):
@@ -146,3 +147,20 @@ def test_the_cli_refuses_a_bad_signature_file_cleanly(model_files, tmp_path):
     )
     assert done.returncode == 1 and "signature" in done.stderr and "Traceback" not in done.stderr
     assert cli_json(tmp_path, "model", "list") == []
+
+
+@pytest.mark.parametrize(
+    ("suffix", "text", "reason"),
+    [
+        (".json", "[" * 50_000 + "]" * 50_000, "deeper than 32"),  # was a RecursionError
+        (".yaml", laughs(9), "YAML aliases"),  # was 15 s and 3.3 GB
+    ],
+)
+def test_the_cli_refuses_a_hostile_signature_file_quickly(
+    model_files, tmp_path, suffix, text, reason
+):
+    path = tmp_path / f"hostile{suffix}"
+    path.write_text(text)
+    args = ("model", "import", str(model_files["iris"]), "--signature", str(path))
+    done = run_cli(tmp_path, *args, check=False)
+    assert done.returncode == 1 and reason in done.stderr and "Traceback" not in done.stderr

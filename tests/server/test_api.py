@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.support import bearer, cli_env, cli_json, wait_for
+from tests.test_signature_text import laughs
 
 ROW = {"x": {"shape": [2], "data": [1.0, 2.0]}}
 
@@ -156,6 +157,34 @@ def test_models_upload_list_show_delete(managed, model_files, tmp_path):
 def test_model_upload_errors(managed, kwargs, status, code):
     r = call(managed, "POST", "/api/v1/models", **kwargs)
     assert r.status_code == status and error_of(r) == code, r.text
+
+
+LAUGHING_SIGNATURE = (
+    laughs(6)
+    + 'inputs: [{"name": "pair", "type": "numeric", "shape": [2], "tensor": "x", "notes": *l5}]\n'
+    + 'outputs: [{"name": "sum", "type": "numeric", "tensor": "sum"}]\n'
+).encode()
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "reason"),
+    [
+        ("s.yaml", b"[" * 50_000 + b"]" * 50_000, "not valid JSON or YAML"),  # was a 500
+        ("s.json", b'{"a":' * 40_000 + b"1" + b"}" * 40_000, "deeper than 32"),
+        ("s.yaml", b"".join(b"  " * i + b"- \n" for i in range(200)), "deeper than 32"),
+        # 9**6 = 531,441 strings from 1 kB, in a feature's extra field: stored as 3.3 MB.
+        ("s.yaml", LAUGHING_SIGNATURE, "YAML aliases"),
+        ("s.yaml", b"x: " + b"a" * 300_000, "at most 262144"),
+    ],
+)
+def test_hostile_signature_files_get_a_400_naming_the_problem(
+    managed, model_files, name, text, reason
+):
+    files = {"file": ("two.onnx", model_files["two"].read_bytes()), "signature": (name, text)}
+    r = call(managed, "POST", "/api/v1/models", files=files, data={"name": "hostile"})
+    assert r.status_code == 400 and error_of(r) == "BadData", r.text[:300]
+    assert reason in r.json()["errorMessage"]
+    assert call(managed, "GET", "/api/v1/models/hostile").status_code == 404
 
 
 def test_model_errors(managed):

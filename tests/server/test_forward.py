@@ -11,10 +11,12 @@ from typing import Any
 import httpx
 import numpy as np
 import onnxruntime as ort
+import orjson
 import pytest
 
 from forwardpass.demos.tabular import EXAMPLE_ROWS
 from tests.models import iris_rows
+from tests.server.test_protocol import connect, request
 from tests.support import bearer, wait_for
 
 
@@ -242,6 +244,37 @@ def test_data_uri_error(served):
     ):
         body = assert_error(post(served["tensor"], {"rows": [{"x": uri}]}), 400, "DataUriError")
         assert "row 0" in body["errorMessage"] and "'x'" in body["errorMessage"]
+
+
+def npy_with_header(header: str) -> str:
+    """A data URI of a .npy file with `header` as given, and no data behind it."""
+    text = header + " " * (63 - (len(header) + 10) % 64) + "\n"
+    raw = b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text.encode()
+    return "data:application/x.peltarion.npy;base64," + base64.b64encode(raw).decode()
+
+
+def test_hostile_npy_headers_get_a_400_on_the_lane_and_the_asgi_route(served):
+    """A header claiming 2**40 elements was allocated (MemoryError), a malformed one raised
+    SyntaxError: both gave a 500. The second copy of each request, pipelined behind the
+    first, is answered by the ASGI route."""
+    d = served["tensor"]
+    cases = {
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776,), }": "BadData",
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }": "DataUriError",  # no data
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (2,3": "DataUriError",
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } +": "DataUriError",
+        "{'descr': 'O', 'fortran_order': False, 'shape': (2, 3), }": "DataUriError",
+    }
+    for header, code in cases.items():
+        body = orjson.dumps({"rows": [{"x": npy_with_header(header)}]})
+        sock, reader = connect(d)
+        with sock:
+            sock.sendall(request(d, body) * 2)
+            answers = [reader.answer(), reader.answer()]
+        for status, _, content in answers:
+            assert status == 400, (header, content)
+            assert orjson.loads(content)["errorCode"] == code, (header, content)
+            assert "row 0, feature 'x'" in orjson.loads(content)["errorMessage"]
 
 
 def test_a_faulty_row_fails_the_whole_request(served):

@@ -27,6 +27,7 @@ import numpy as np
 
 from forwardpass.batching.future import EagerFuture
 from forwardpass.batching.timing import Timing
+from forwardpass.errors import ModelTimeout
 
 Feeds = dict[str, np.ndarray]
 Outputs = dict[str, np.ndarray]
@@ -92,8 +93,10 @@ def run_batch(batch: list[Job], model: Callable[[Feeds], Outputs]) -> None:
         feeds = parts[0].feeds if len(parts) == 1 else _concatenate([p.feeds for p in parts])
         outputs = _call(model, jobs, feeds, rows)
     except Exception as exc:
-        if len(jobs) == 1:
-            jobs[0].result = exc
+        # A timed-out batch is not run again request by request: each would time out too.
+        if len(jobs) == 1 or isinstance(exc, ModelTimeout):
+            for job in jobs:
+                job.result = exc
             return
         for part in parts:
             for single in _split(part):

@@ -9,6 +9,7 @@ import typer
 from forwardpass.cli import common
 from forwardpass.limits.plan import LimitOverrides
 from forwardpass.model.signature import TRANSFORMATIONS
+from forwardpass.runtime import load_check
 from forwardpass.services import descriptions as describe
 from forwardpass.services.changes import apply_changes
 from forwardpass.services.lookup import find_deployment
@@ -47,6 +48,8 @@ def _print(data: dict[str, Any]) -> None:
     hidden = {"api_names", "limits", "effective_limits", "usage", "features", "spec_url"}
     hidden |= {"model_name", "model_version"}
     text = {k: v for k, v in data.items() if k not in hidden}
+    if text.get("load_error") is None:
+        text.pop("load_error", None)
     text["limits"] = limits_text(data["limits"], data["effective_limits"])
     if "usage" in data:
         u = data["usage"]
@@ -109,7 +112,19 @@ def show(
 ) -> None:
     """Show one deployment, its limits and its usage."""
     with common.opened(data_dir, database_url, as_json=json) as (config, registry):
-        data = describe.deployment_data(registry, config, find_deployment(registry, deployment_id))
+        deployment = find_deployment(registry, deployment_id)
+        # Tried as a server would (0.2 s): a model stored before the import checked it,
+        # or one this machine cannot load.
+        problem = (
+            load_check.problem(
+                registry.store.path(deployment.model.sha256),
+                memory_mb=config.model_load_memory_mb,
+                seconds=config.model_load_seconds,
+            )
+            if deployment.enabled
+            else None
+        )
+        data = describe.deployment_data(registry, config, deployment, load_error=problem)
         common.emit(data, json, lambda: _print(data))
 
 

@@ -130,15 +130,22 @@ class NumericCodec(Codec):
             )
         try:
             raw = base64.b64decode(uri[len(NPY_URI_PREFIX) :], validate=True)
-            array = np.load(io.BytesIO(raw), allow_pickle=False)
-        except (binascii.Error, ValueError, OSError, EOFError) as exc:
+        except binascii.Error as exc:
             raise DataUriError(at(row, name, f"not a base64 .npy file ({exc})")) from None
-        if array.dtype.kind not in "biuf":
-            raise DataUriError(at(row, name, f"the .npy array holds {array.dtype}, not numbers"))
-        if array.shape != self.feature.shape:
+        stream = io.BytesIO(raw)
+        shape, dtype = _npy_header(stream, at(row, name, "not a .npy file"))
+        if dtype.kind not in "biuf":
+            raise DataUriError(at(row, name, f"the .npy array holds {dtype}, not numbers"))
+        # Checked before numpy reads the data: a header may claim any number of elements.
+        if shape != self.feature.shape:
             raise BadData(
-                at(row, name, f"expected shape {list(self.feature.shape)}, got {list(array.shape)}")
+                at(row, name, f"expected shape {list(self.feature.shape)}, got {list(shape)}")
             )
+        stream.seek(0)
+        try:
+            array = np.load(stream, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise DataUriError(at(row, name, f"not a .npy file ({exc})")) from None
         flat: np.ndarray = array.astype(np.float64).reshape(-1)
         return flat
 
@@ -214,3 +221,20 @@ class NumericCodec(Codec):
             "required": ["shape", "data"],
             "additionalProperties": False,
         }
+
+
+def _npy_header(stream: io.BytesIO, fault: str) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype a .npy header claims, read without allocating the array."""
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+        else:
+            raise ValueError(f"version {version[0]}.{version[1]} is not read here")
+    # numpy parses the header as a Python literal, and passes on what that raises
+    # (SyntaxError, tokenize.TokenError, ...): any of them means a malformed header.
+    except Exception as exc:
+        raise DataUriError(f"{fault} ({type(exc).__name__}: {exc})"[:300]) from None
+    return tuple(shape), dtype

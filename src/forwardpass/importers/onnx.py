@@ -8,26 +8,23 @@ ZipMap, if any, is removed so that the scores stay one fast tensor.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import onnx
-import yaml
 
 from forwardpass.errors import BadData, SignatureError
-from forwardpass.model import graph
+from forwardpass.model import graph, signature_text
 from forwardpass.model import signature as sig
 
 
 def read_signature_file(path: Path) -> sig.Signature:
     """A signature from a JSON or YAML file."""
-    text = path.read_text()
+    if path.stat().st_size > signature_text.MAX_BYTES:
+        raise SignatureError(f"{path.name} is larger than {signature_text.MAX_BYTES} bytes")
     try:
-        data: Any = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise SignatureError(f"{path.name} is not valid JSON or YAML: {exc}") from None
-    return sig.Signature.from_dict(data)
+        return sig.Signature.from_text(path.read_bytes(), json_only=path.suffix == ".json")
+    except SignatureError as exc:
+        raise SignatureError(f"{path.name}: {exc.message}") from None
 
 
 def infer(model: onnx.ModelProto, labels: dict[str, list[str]] | None = None) -> sig.Signature:

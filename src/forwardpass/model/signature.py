@@ -17,7 +17,7 @@ from typing import Any
 import onnx
 
 from forwardpass.errors import SignatureError
-from forwardpass.model import graph
+from forwardpass.model import graph, signature_text
 
 METADATA_KEY = "forwardpass.model.signature"
 TYPES = ("numeric", "categorical", "binary", "text", "image")
@@ -273,7 +273,13 @@ class Signature:
 
     @classmethod
     def from_json(cls, text: str) -> Signature:
-        return cls.from_dict(json.loads(text))
+        return cls.from_dict(signature_text.load(text, json_only=True))
+
+    @classmethod
+    def from_text(cls, text: bytes | str, *, json_only: bool = False) -> Signature:
+        """A signature from the text of a JSON or YAML file, read within the bounds of
+        `forwardpass.model.signature_text`."""
+        return cls.from_dict(signature_text.load(text, json_only=json_only))
 
 
 def read(model: onnx.ModelProto) -> Signature | None:

@@ -14,6 +14,7 @@ from forwardpass.registry import names
 from forwardpass.registry.records import ModelVersion, model_from_row, utc_now
 from forwardpass.registry.schema import MAX_INTEGER, deployments, models
 from forwardpass.registry.store import ModelStore
+from forwardpass.runtime import load_check
 
 
 class ModelVersions:
@@ -21,6 +22,8 @@ class ModelVersions:
 
     engine: Engine
     store: ModelStore
+    load_memory_mb: int
+    load_seconds: float
 
     def add_model(self, data: bytes, name: str) -> ModelVersion:
         """Store an ONNX file with its signature as the next version of model `name`.
@@ -37,6 +40,7 @@ class ModelVersions:
         if found is None:
             raise SignatureError("the model carries no signature; import it with an importer")
         sig.validate(found, proto)
+        load_check.check(data, memory_mb=self.load_memory_mb, seconds=self.load_seconds)
         with self.store.adding(data) as sha256:
             for _attempt in range(5):
                 with self.engine.begin() as connection:

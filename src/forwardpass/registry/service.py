@@ -21,10 +21,21 @@ from forwardpass.settings import Settings
 
 
 class Registry(ModelVersions, Deployments):
-    def __init__(self, engine: Engine, store: ModelStore, *, max_enabled: int = 0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        store: ModelStore,
+        *,
+        max_enabled: int = 0,
+        load_memory_mb: int = 4096,
+        load_seconds: float = 60.0,
+    ) -> None:
         self.engine = engine
         self.store = store
         self.max_enabled = max_enabled  # the plan's quota of enabled deployments; 0: none
+        # The limits of the load check every model passes before it is stored.
+        self.load_memory_mb = load_memory_mb
+        self.load_seconds = load_seconds
         self.admin = AdminCredential(engine)
 
     @classmethod
@@ -43,7 +54,11 @@ class Registry(ModelVersions, Deployments):
                 f"cannot open the registry {shown_url(settings.registry_url)}: {exc}"
             ) from None
         return cls(
-            engine, ModelStore(settings.model_path), max_enabled=settings.max_enabled_deployments
+            engine,
+            ModelStore(settings.model_path),
+            max_enabled=settings.max_enabled_deployments,
+            load_memory_mb=settings.model_load_memory_mb,
+            load_seconds=settings.model_load_seconds,
         )
 
     def close(self) -> None:

@@ -80,9 +80,13 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
         return JSONResponse({"status": "ok"})
 
     async def readyz(_request: Request) -> Response:
-        if cache.ready:
-            return JSONResponse({"status": "ready"})
-        return JSONResponse({"status": "loading"}, status_code=503)
+        if not cache.ready:
+            return JSONResponse({"status": "loading"}, status_code=503)
+        failed = cache.failures()
+        if failed:
+            # Still 200: the other deployments serve; a probe should not take them down.
+            return JSONResponse({"status": "degraded", "failed": failed})
+        return JSONResponse({"status": "ready"})
 
     ledger = Ledger(guard)
     predictor = Predictor(cache, guard, ledger.add)

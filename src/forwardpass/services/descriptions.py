@@ -110,11 +110,17 @@ def public_base_url(registry: Registry, settings: Settings) -> str:
 
 
 def deployment_data(
-    registry: Registry, settings: Settings, deployment: Deployment, token: str | None = None
+    registry: Registry,
+    settings: Settings,
+    deployment: Deployment,
+    token: str | None = None,
+    *,
+    load_error: str | None = None,
 ) -> dict[str, Any]:
     """A deployment as the management API, the pages and the CLI's `--json` show it.
 
     The token is never stored readable: it is only here when just made (`token`).
+    `load_error` is why its model could not be loaded, where the caller knows.
     """
     data = deployment.to_dict()
     base = public_base_url(registry, settings)
@@ -125,6 +131,7 @@ def deployment_data(
     data["features"] = features(interface(registry, deployment))
     data["effective_limits"] = Limits.of(deployment.limits, settings).to_dict()
     data["usage"] = shown(registry.usage(deployment.id))
+    data["load_error"] = load_error
     if token is not None:
         data["token"] = token
     return data

@@ -39,7 +39,12 @@ _ERRORS: dict[str, tuple[str, list[str]]] = {
     "415": ("Not JSON, multipart or form.", ["UnsupportedContentType"]),
     "429": ("Too many requests; retry after Retry-After seconds.", ["RateLimited"]),
     "500": ("A fault of the server.", ["InternalError"]),
-    "503": ("The server is overloaded; retry after Retry-After seconds.", ["Overloaded"]),
+    "503": (
+        "The server is overloaded (retry after Retry-After seconds), or the deployment's "
+        "model could not be loaded.",
+        ["Overloaded", "ModelNotLoaded"],
+    ),
+    "504": ("The model ran past its run timeout and was stopped.", ["ModelTimeout"]),
 }
 _RETRY_AFTER = {
     "Retry-After": {

@@ -41,4 +41,6 @@ def authorize_header(
         )
     if enabled_only and not live.enabled:
         raise DeploymentNotEnabled("the deployment is disabled: queries will be denied")
+    if enabled_only:
+        live.require_loaded()
     return live

@@ -26,10 +26,12 @@ from forwardpass.batching.batcher import Batcher
 from forwardpass.batching.timing import Timing
 from forwardpass.codecs import ImageOptions
 from forwardpass.codecs.rows import RowCodec, require_list
+from forwardpass.errors import ForwardpassError, ModelNotLoaded
 from forwardpass.limits.pixels import PixelBudget
 from forwardpass.limits.plan import Limits
 from forwardpass.registry import Deployment, Registry
 from forwardpass.runtime import Model, default_threads
+from forwardpass.runtime.deadlines import DEADLINES
 from forwardpass.settings import Settings
 
 log = logging.getLogger("forwardpass.serving.served")
@@ -55,6 +57,12 @@ class Live:
     interface: RowCodec | None  # None while disabled: its model need not be in memory
     batcher: Batcher | None
     limits: Limits
+    load_error: str | None = None  # why its model could not be loaded (then not served)
+
+    def require_loaded(self) -> None:
+        """Raise `ModelNotLoaded` if this enabled deployment's model failed to load."""
+        if self.load_error is not None:
+            raise ModelNotLoaded(f"the deployment's model could not be loaded: {self.load_error}")
 
     async def predict(
         self,
@@ -64,6 +72,7 @@ class Live:
     ) -> list[dict[str, Any]]:
         """Predictions for `rows`; `timing` (started by the caller) gets each phase's time,
         and `gone` says whether the client has left (see `Batcher.submit`)."""
+        self.require_loaded()
         interface, batcher = self.interface, self.batcher
         assert interface is not None and batcher is not None
         feeds = None
@@ -124,10 +133,14 @@ class ServedDeployments:
                 continue
             try:
                 live[deployment.id] = self._build(deployment)
-            except Exception:
+            except Exception as exc:
                 log.exception("could not load deployment %s", deployment.id)
-                if current is not None:
-                    live[deployment.id] = current
+                if current is not None and current.load_error is None:
+                    live[deployment.id] = current  # a failed switch: the old version serves on
+                else:
+                    # Kept, so that it answers why instead of "no deployment"; tried again
+                    # when the deployment changes.
+                    live[deployment.id] = self._failed(deployment, exc)
         self._live = live
         in_use = {d.sha256 for d in live.values() if d.interface is not None}
         for sha, dropped in self._models.items():
@@ -167,11 +180,31 @@ class ServedDeployments:
             limits=Limits.of(deployment.limits, self.settings),
         )
 
+    def _failed(self, deployment: Deployment, exc: Exception) -> Live:
+        reason = exc.message if isinstance(exc, ForwardpassError) else str(exc)
+        return Live(
+            id=deployment.id,
+            revision=deployment.revision,
+            token_hash=deployment.token_hash,
+            enabled=deployment.enabled,
+            sha256=deployment.model.sha256,
+            interface=None,
+            batcher=None,
+            limits=Limits.of(deployment.limits, self.settings),
+            load_error=_short(reason),
+        )
+
+    def failures(self) -> dict[str, str]:
+        """The deployments whose model failed to load, with the reason."""
+        return {d.id: d.load_error for d in self._live.values() if d.load_error is not None}
+
     def _load(self, sha256: str) -> Loaded:
         loaded = self._models.get(sha256)
         if loaded is None:
             threads = self.settings.ort_threads or default_threads(self.settings.workers or 1)
-            model = Model(self.registry.store.path(sha256), threads=threads)
+            model = Model(
+                self.registry.store.path(sha256), threads=threads, timeout=self.settings.run_timeout
+            )
             observe = self.observe_batch(sha256) if self.observe_batch else None
             batcher = Batcher(
                 model.run,
@@ -184,9 +217,11 @@ class ServedDeployments:
         return loaded
 
     def close(self) -> None:
-        """Let every model's thread end once its queued requests are answered (at shutdown)."""
+        """Let every model's thread end once its queued requests are answered (at shutdown),
+        and stop the model calls still running: a shutdown waits for no model."""
         for loaded in list(self._models.values()):
             loaded.batcher.close()
+        DEADLINES.end_all()
 
     async def keep_fresh(self) -> None:
         """Refresh forever; a registry that cannot be reached leaves the cache as it was."""
@@ -196,3 +231,8 @@ class ServedDeployments:
                 await asyncio.to_thread(self.refresh)
             except Exception as exc:
                 log.warning("registry refresh failed, serving what is cached: %s", exc)
+
+
+def _short(reason: str) -> str:
+    # ORT prefixes its messages with the C++ source location, of no use to a reader.
+    return reason.split("] ", 1)[-1][:500]

@@ -86,6 +86,7 @@ class DeploymentPages(Pages):
         deployment = await run_in_threadpool(self.registry.deployment, deployment_id)
         context = await run_in_threadpool(self._context, deployment)
         context["answer_example"] = await self._answer(deployment, context["example_row"])
+        context["load_error"] = self.cache.failures().get(deployment.id)
         context["examples"] = describe.examples(
             context["d"]["url"], context["example_row"], context["answer_example"]
         )
@@ -232,6 +233,8 @@ class DeploymentPages(Pages):
         if live is None or live.revision != deployment.revision:
             await asyncio.to_thread(self.cache.refresh)
             live = self.cache.get(deployment.id)
+        if live is not None and live.enabled:
+            live.require_loaded()
         if live is None or not live.enabled or live.interface is None:
             raise DeploymentNotEnabled("enable the deployment to try it")
         # The admin's session stands for the token: the page checked it.

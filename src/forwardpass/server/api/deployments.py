@@ -29,7 +29,13 @@ class DeploymentsApi:
         self.cache = cache
 
     def _data(self, deployment: Deployment, token: str | None = None) -> dict[str, Any]:
-        return describe.deployment_data(self.registry, self.settings, deployment, token)
+        return describe.deployment_data(
+            self.registry,
+            self.settings,
+            deployment,
+            token,
+            load_error=self.cache.failures().get(deployment.id),
+        )
 
     async def list(self, request: Request) -> Response:
 

@@ -233,6 +233,12 @@ SCHEMAS: dict[str, Any] = {
             "created_at": {"type": "string", "format": "date-time"},
             "deployed_at": {"type": "string", "format": "date-time", "nullable": True},
             "updated_at": {"type": "string", "format": "date-time"},
+            "load_error": {
+                "type": "string",
+                "nullable": True,
+                "description": "why this server could not load its model (then it answers "
+                "503 ModelNotLoaded)",
+            },
         },
     },
 }

@@ -10,9 +10,10 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from forwardpass.errors import BadData, InternalError, SignatureError
+from forwardpass.errors import BadData, InternalError, ModelTimeout, SignatureError
 from forwardpass.model import graph
 from forwardpass.model import signature as sig
+from forwardpass.runtime.deadlines import DEADLINES
 
 log = logging.getLogger("forwardpass.runtime")
 
@@ -27,7 +28,8 @@ _CALLER_FAULTS: tuple[type[BaseException], ...] = (
 class Model:
     """A loaded model version: its signature, its graph's tensors and an ORT session."""
 
-    def __init__(self, path: Path, *, threads: int = 0) -> None:
+    def __init__(self, path: Path, *, threads: int = 0, timeout: float = 30.0) -> None:
+        """`timeout` is the longest one call of `run` may take, in seconds."""
         proto = onnx.load(str(path), load_external_data=False)
         found = sig.read(proto)
         if found is None:
@@ -49,17 +51,26 @@ class Model:
             proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
         )
         self.output_names = sorted({f.tensor for f in self.signature.outputs})
+        self.timeout = timeout
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the graph; errors come out as forwardpass errors."""
-        try:
-            results = self.session.run(self.output_names, feeds)
-        except _CALLER_FAULTS as exc:
-            raise BadData(f"the model refused the input: {_short(exc)}") from None
-        except (_ORT_ERRORS.Fail, _ORT_ERRORS.RuntimeException) as exc:
-            # ORT's text names its kernels and files: for the operator, not the client.
-            log.error("the model failed: %s", _short(exc))
-            raise InternalError("the model failed on this input; the error is in the log") from None
+        with DEADLINES.run(self.timeout) as options:
+            try:
+                results = self.session.run(self.output_names, feeds, options)
+            except _CALLER_FAULTS as exc:
+                raise BadData(f"the model refused the input: {_short(exc)}") from None
+            except (_ORT_ERRORS.Fail, _ORT_ERRORS.RuntimeException) as exc:
+                if options.terminate:
+                    raise ModelTimeout(
+                        f"the model ran longer than the run timeout ({self.timeout:g} s) "
+                        "and was stopped"
+                    ) from None
+                # ORT's text names its kernels and files: for the operator, not the client.
+                log.error("the model failed: %s", _short(exc))
+                raise InternalError(
+                    "the model failed on this input; the error is in the log"
+                ) from None
         return dict(zip(self.output_names, results, strict=True))
 
 
