@@ -14,9 +14,9 @@ import yaml
 from forwardpass.errors import BadData, SignatureError
 from forwardpass.importers import onnx as importer
 from forwardpass.model import signature as sig
+from tests.model.test_signature_text import laughs
 from tests.models import iris_rows
 from tests.support import bearer, cli_json, run_cli, wait_for
-from tests.test_signature_text import laughs
 
 
 def test_a_skl2onnx_classifier_becomes_a_categorical_output_without_zipmap(model_files):

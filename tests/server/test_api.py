@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.model.test_signature_text import laughs
 from tests.support import bearer, cli_env, cli_json, wait_for
-from tests.test_signature_text import laughs
 
 ROW = {"x": {"shape": [2], "data": [1.0, 2.0]}}
 
