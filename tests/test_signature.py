@@ -41,6 +41,17 @@ def test_a_model_without_one_reads_none(model_files):
             {"inputs": [{"name": "x", "categories": ["a", 1]}], "outputs": [{"name": "y"}]},
             "all strings or all integers",
         ),
+        (
+            {
+                "inputs": [{"name": "x", "type": "text", "missing": True}],
+                "outputs": [{"name": "y"}],
+            },
+            "only numeric features take missing values",
+        ),
+        (
+            {"inputs": [{"name": "x", "missing": "yes"}], "outputs": [{"name": "y"}]},
+            "missing must be true or false",
+        ),
     ],
 )
 def test_malformed_signatures_say_what_is_wrong(data, message):
@@ -53,3 +64,25 @@ def test_every_graph_input_must_be_fed(model_files):
     missing = sig.Signature((), (sig.Feature("sum", "numeric", tensor="sum"),))
     with pytest.raises(SignatureError, match="graph input 'x' is fed by no input feature"):
         sig.validate(missing, model)
+
+
+def test_missing_values_survive_the_onnx_file_and_need_a_float_input(model_files):
+    model = onnx.load(str(model_files["two"]))
+    written = sig.Signature(
+        (
+            sig.Feature("a", "numeric", tensor="x", missing=True),
+            sig.Feature("b", "numeric", tensor="x"),
+        ),
+        (sig.Feature("total", "numeric", tensor="sum"),),
+    )
+    sig.validate(written, model)
+    sig.write(model, written)
+    again = sig.read(onnx.load_from_string(model.SerializeToString()))
+    assert again == written
+    assert again is not None and again.to_dict()["inputs"][0]["missing"] is True
+    assert "missing" not in again.to_dict()["inputs"][1]
+    # NaN is a float: an output, or an input feeding integers, cannot take it.
+    output = sig.Feature("total", "numeric", (1,), "sum", missing=True)
+    wrong = sig.Signature(written.inputs, (output,))
+    with pytest.raises(SignatureError, match="takes missing values"):
+        sig.validate(wrong, model)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import numpy as np
@@ -10,6 +11,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import yaml
+from onnx import TensorProto, helper
 
 from forwardpass.errors import BadData, SignatureError
 from forwardpass.importers import onnx as importer
@@ -164,3 +166,56 @@ def test_the_cli_refuses_a_hostile_signature_file_quickly(
     args = ("model", "import", str(model_files["iris"]), "--signature", str(path))
     done = run_cli(tmp_path, *args, check=False)
     assert done.returncode == 1 and reason in done.stderr and "Traceback" not in done.stderr
+
+
+def _reader(op: str, **attributes: Any) -> onnx.ModelProto:
+    """x, z [N, 2] -> y: `op` (ai.onnx.ml) reads x; z is only added."""
+    nodes = [
+        helper.make_node(op, ["x"], ["read"], domain="ai.onnx.ml", **attributes),
+        helper.make_node("Add", ["read", "z"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "reader",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [None, 2]) for n in ("x", "z")],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])],
+    )
+    return helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("ai.onnx.ml", 3)]
+    )
+
+
+@pytest.mark.parametrize(
+    ("model", "missing"),
+    [
+        (_reader("Imputer", imputed_value_floats=[0.0], replaced_value_float=float("nan")), True),
+        (_reader("Imputer", imputed_value_floats=[1.0]), False),  # it replaces 0, not NaN
+        (_reader("Normalizer"), False),
+    ],
+)
+def test_inputs_read_by_a_node_made_for_nan_take_missing_values(model, missing):
+    found = {f.name: f.missing for f in importer.infer(model).inputs}
+    assert found == {"x": missing, "z": False}
+
+
+def test_a_tree_ensemble_reads_its_inputs_with_missing_values(model_files):
+    raw = model_files["iris"].read_bytes()
+    tree = onnx.load_from_string(raw)
+    (x,) = [f for f in importer.infer(tree).inputs]
+    assert not x.missing  # a logistic regression: NaN would only spread
+    regressor = _reader(
+        "TreeEnsembleRegressor",
+        n_targets=1,
+        nodes_treeids=[0],
+        nodes_nodeids=[0],
+        nodes_featureids=[0],
+        nodes_modes=["LEAF"],
+        nodes_values=[0.0],
+        nodes_truenodeids=[0],
+        nodes_falsenodeids=[0],
+        target_treeids=[0],
+        target_nodeids=[0],
+        target_ids=[0],
+        target_weights=[1.0],
+    )
+    assert {f.name: f.missing for f in importer.infer(regressor).inputs} == {"x": True, "z": False}

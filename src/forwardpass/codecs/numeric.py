@@ -34,6 +34,9 @@ class NumericCodec(Codec):
         # The largest magnitude the tensor's float dtype holds; JSON numbers are finite
         # (orjson refuses NaN and overflow), so a comparison is the whole range check.
         self._float_max = float(np.finfo(dtype).max) if dtype.kind == "f" else None
+        # Only a feature declared `missing` feeds NaN; the signature allows it on floats only.
+        self._missing = feature.missing and dtype.kind == "f"
+        self._items = _NUMBER_TYPES | {type(None)} if self._missing else _NUMBER_TYPES
 
     def decode(self, values: Sequence[Any]) -> np.ndarray:
         if self.feature.size == 1 and set(map(type, values)) <= _NUMBER_TYPES:
@@ -58,6 +61,8 @@ class NumericCodec(Codec):
             # One comparison refuses NaN, infinities and values beyond the dtype's range (which
             # the cast would turn into infinity or round down to its max, against the spec).
             fits = np.abs(array) <= self._float_max
+            if self._missing:
+                fits |= np.isnan(array)
             if not fits.all():
                 row = int(np.argwhere(~fits)[0][0])
                 raise self._out_of_range(row)
@@ -80,6 +85,8 @@ class NumericCodec(Codec):
         name, shape = self.feature.name, self.feature.shape
         if type(value) in _NUMBER and self.feature.size == 1:
             return np.array([value], dtype=np.float64)
+        if value is None and self._missing:
+            return np.full(self.feature.size, np.nan)
         if type(value) is dict:
             if set(value) != {"shape", "data"}:
                 raise BadData(
@@ -96,11 +103,11 @@ class NumericCodec(Codec):
         if type(value) is list:
             # As objects first: numpy would read true, false and "1" as numbers.
             items = np.array(value, dtype=object)
-            if not set(map(type, items.ravel())) <= {int, float}:
+            if not set(map(type, items.ravel())) <= self._items:
                 raise JsonPropertyTypeMismatch(
                     at(row, name, "a nested list must hold numbers in a regular shape")
                 )
-            array = items.astype(np.float64)
+            array = np.array(items, dtype=np.float64)  # None becomes NaN
             if array.shape != shape and array.shape != (self.feature.size,):
                 raise BadData(
                     at(row, name, f"expected shape {list(shape)}, got {list(array.shape)}")
@@ -118,9 +125,9 @@ class NumericCodec(Codec):
             raise BadData(
                 at(row, self.feature.name, f"expected {self.feature.size} values, got {len(data)}")
             )
-        if not set(map(type, data)) <= {int, float}:
+        if not set(map(type, data)) <= self._items:
             raise JsonPropertyTypeMismatch(at(row, self.feature.name, "data must hold numbers"))
-        return np.array(data, dtype=np.float64)
+        return np.array(data, dtype=np.float64)  # None becomes NaN
 
     def _npy(self, row: int, uri: str) -> np.ndarray:
         name = self.feature.name
@@ -151,6 +158,8 @@ class NumericCodec(Codec):
 
     def from_form(self, text: str) -> Any:
         stripped = text.strip()
+        if not stripped and self._missing:
+            return None
         if self.feature.size == 1:
             try:
                 number = float(stripped)
@@ -158,6 +167,8 @@ class NumericCodec(Codec):
                 raise JsonPropertyTypeMismatch(
                     at(None, self.feature.name, f"expected a number, got {text[:40]!r}")
                 ) from None
+            if math.isnan(number) and self._missing:
+                return None
             if not math.isfinite(number):
                 raise BadData(at(None, self.feature.name, "the number must be finite"))
             return number
@@ -191,6 +202,8 @@ class NumericCodec(Codec):
         elif self.dtype.kind in "iu":
             info = np.iinfo(self.dtype)
             number.update(minimum=int(info.min), maximum=int(info.max))
+        if self._missing:
+            number["nullable"] = True  # null is a missing value, NaN to the model
         if self.feature.size == 1:
             return number
         out = self._tensor_schema(number)
@@ -198,6 +211,8 @@ class NumericCodec(Codec):
             "tensor JSON; a nested list of the shape, or a data URI "
             f"{NPY_URI_PREFIX}<.npy bytes> are accepted too"
         )
+        if self._missing:
+            out["nullable"] = True
         return out
 
     def output_schema(self) -> dict[str, Any]:

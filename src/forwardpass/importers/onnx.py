@@ -3,7 +3,9 @@
 Float and integer inputs become numeric features of the input's shape less the batch
 dimension, string inputs text, boolean inputs binary. A classifier (an ai.onnx.ml node
 carrying class labels, as skl2onnx writes) gives a categorical output over its labels; its
-ZipMap, if any, is removed so that the scores stay one fast tensor.
+ZipMap, if any, is removed so that the scores stay one fast tensor. A float input read
+directly by an Imputer of NaN or a tree ensemble takes missing values (`null` reaches it as
+NaN); a signature file can declare them for any other float input.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def read_signature_file(path: Path) -> sig.Signature:
 def infer(model: onnx.ModelProto, labels: dict[str, list[str]] | None = None) -> sig.Signature:
     """The signature the graph implies; `labels` names the class labels of ZipMap outputs."""
     inputs = []
+    missing = graph.accepts_nan(model)
     for tensor in graph.inputs(model).values():
         if tensor.kind in ("float", "int"):
             if None in tensor.item_dims:
@@ -44,7 +47,8 @@ def infer(model: onnx.ModelProto, labels: dict[str, list[str]] | None = None) ->
             kind, shape = "binary", (1,)
         else:
             raise SignatureError(f"input {tensor.name!r} is not a tensor forwardpass can feed")
-        inputs.append(sig.Feature(tensor.name, kind, shape, tensor.name))
+        nan = tensor.name in missing and tensor.kind == "float"
+        inputs.append(sig.Feature(tensor.name, kind, shape, tensor.name, missing=nan))
 
     labelled = dict(labels or {})
     classes = graph.classifier_labels(model)

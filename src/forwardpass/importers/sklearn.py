@@ -3,6 +3,8 @@
 Each column of the sample becomes one graph input of the same name, so named features map
 straight onto the graph. Categories come from the fitted encoders; a classifier answers a
 categorical output of label to probability (without ZipMap, which is several times slower).
+A float column that a SimpleImputer (of NaN) or a HistGradientBoosting model reads first
+takes missing values: `null` reaches the pipeline as NaN.
 
     >>> from forwardpass.importers import sklearn as importer
     >>> importer.save(pipeline, sample_dataframe, "weight.onnx", target="Weight")
@@ -25,6 +27,8 @@ from skl2onnx.common.data_types import (
 )
 from sklearn.base import BaseEstimator, is_classifier
 from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.impute import SimpleImputer
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
@@ -98,11 +102,12 @@ def _inputs(
                 "columns of text or categories need a ColumnTransformer that selects them by "
                 "name, so that each column can be its own graph input"
             )
-        width = len(frame.columns)
+        width, nan = len(frame.columns), _takes_nan(estimator)
         return [("input", FloatTensorType([None, width]))], [
-            sig.Feature(str(c), "numeric", (1,), "input") for c in frame.columns
+            sig.Feature(str(c), "numeric", (1,), "input", missing=nan) for c in frame.columns
         ]
     categories = dict(_categories(estimator))
+    nan_columns = _nan_columns(estimator)
     types, features = [], []
     for column in frame.columns:
         name, dtype = str(column), frame[column].dtype
@@ -141,7 +146,7 @@ def _inputs(
                 features.append(sig.Feature(name, "numeric", (1,), name))
         elif dtype.kind == "f":
             types.append((name, FloatTensorType([None, 1])))
-            features.append(sig.Feature(name, "numeric", (1,), name))
+            features.append(sig.Feature(name, "numeric", (1,), name, missing=name in nan_columns))
         else:
             raise SignatureError(f"column {name!r} has dtype {dtype}, which no feature type fits")
     return types, features
@@ -152,6 +157,31 @@ def _selects_by_name(estimator: Any) -> bool:
     while isinstance(estimator, Pipeline):
         estimator = estimator.steps[0][1]
     return isinstance(estimator, ColumnTransformer)
+
+
+def _takes_nan(estimator: Any) -> bool:
+    """Whether the first step to see the raw columns makes NaN an answer: a SimpleImputer of
+    NaN, or a HistGradientBoosting model (its trees route NaN, and so do their ONNX nodes)."""
+    while isinstance(estimator, Pipeline):
+        estimator = estimator.steps[0][1]
+    if isinstance(estimator, SimpleImputer):
+        value = estimator.missing_values
+        return isinstance(value, float) and np.isnan(value)
+    return isinstance(estimator, HistGradientBoostingClassifier | HistGradientBoostingRegressor)
+
+
+def _nan_columns(estimator: Any) -> set[str]:
+    """The columns a ColumnTransformer hands, by name, to a transformer that takes NaN."""
+    while isinstance(estimator, Pipeline):
+        estimator = estimator.steps[0][1]
+    found: set[str] = set()
+    if isinstance(estimator, ColumnTransformer):
+        for _name, transformer, selected in estimator.transformers_:
+            if isinstance(selected, str):
+                selected = [selected]
+            if not isinstance(transformer, str) and _named(selected) and _takes_nan(transformer):
+                found.update(selected)
+    return found
 
 
 def _final(estimator: Any) -> Any:

@@ -5,6 +5,7 @@ The importers infer signatures from this, and the signature is validated against
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -152,6 +153,31 @@ def classifier_labels(model: onnx.ModelProto) -> list[str] | None:
     """The labels of the classifier in the graph, if there is exactly one labelled node."""
     found = [labels for node in model.graph.node if (labels := class_labels(node))]
     return found[0] if len(found) == 1 else None
+
+
+#: ai.onnx.ml nodes whose trees send NaN down a branch of their own
+#: (`nodes_missing_value_tracks_true`), so a NaN input is an answer, not an accident.
+_ROUTES_NAN = frozenset({"TreeEnsembleClassifier", "TreeEnsembleRegressor", "TreeEnsemble"})
+
+
+def _imputes_nan(node: onnx.NodeProto) -> bool:
+    """An ai.onnx.ml Imputer that replaces NaN (its `replaced_value_float` defaults to 0)."""
+    for attribute in node.attribute:
+        if attribute.name == "replaced_value_float":
+            return math.isnan(helper.get_attribute_value(attribute))
+    return False
+
+
+def accepts_nan(model: onnx.ModelProto) -> set[str]:
+    """The graph inputs read directly by a node made for NaN: an Imputer of NaN or a tree
+    ensemble. Only direct readers count: past any other node, a NaN could go anywhere."""
+    found: set[str] = set()
+    for node in model.graph.node:
+        if node.domain != "ai.onnx.ml":
+            continue
+        if node.op_type in _ROUTES_NAN or (node.op_type == "Imputer" and _imputes_nan(node)):
+            found.update(node.input)
+    return found & set(inputs(model))
 
 
 def _tensors_in(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:

@@ -139,7 +139,8 @@ class Feature:
     """One named input or output of a model.
 
     `categories` holds the allowed values of a categorical input, or the class labels of a
-    categorical output (one per score, in the order of the scores).
+    categorical output (one per score, in the order of the scores). `missing` lets a numeric
+    input be `null`, which reaches the model as NaN (for a model that imputes or routes it).
     """
 
     name: str
@@ -149,6 +150,7 @@ class Feature:
     categories: tuple[str | int, ...] | None = None
     allow_unknown: bool = False
     image: ImageSettings | None = None
+    missing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -168,6 +170,8 @@ class Feature:
             out["allow_unknown"] = True
         if self.image is not None:
             out["image"] = self.image.to_dict()
+        if self.missing:
+            out["missing"] = True
         out.update(self.extra)
         return out
 
@@ -175,7 +179,16 @@ class Feature:
     def from_dict(cls, data: Mapping[str, Any], where: str) -> Feature:
         if not isinstance(data, Mapping):
             raise SignatureError(f"{where}: a feature must be an object, got {data!r}")
-        known = {"name", "type", "shape", "tensor", "categories", "allow_unknown", "image"}
+        known = {
+            "name",
+            "type",
+            "shape",
+            "tensor",
+            "categories",
+            "allow_unknown",
+            "image",
+            "missing",
+        }
         name, kind = data.get("name"), data.get("type", "numeric")
         if not isinstance(name, str) or not name:
             raise SignatureError(f"{where}: every feature needs a non-empty string 'name'")
@@ -215,6 +228,11 @@ class Feature:
         tensor = data.get("tensor", "")
         if not isinstance(tensor, str):
             raise SignatureError(f"{where} {name!r}: tensor must be a string")
+        missing = data.get("missing", False)
+        if not isinstance(missing, bool):
+            raise SignatureError(f"{where} {name!r}: missing must be true or false")
+        if missing and kind != "numeric":
+            raise SignatureError(f"{where} {name!r}: only numeric features take missing values")
         return cls(
             name=name,
             type=kind,
@@ -223,6 +241,7 @@ class Feature:
             categories=categories,
             allow_unknown=bool(data.get("allow_unknown", False)),
             image=image,
+            missing=missing,
             extra={k: v for k, v in data.items() if k not in known},
         )
 
@@ -373,6 +392,11 @@ def validate(signature: Signature, model: onnx.ModelProto) -> None:
                         )
                 if f.image is not None:
                     problems.extend(_image_problems(side, f, tensor))
+                if f.missing and (side == "output" or tensor.kind != "float"):
+                    problems.append(
+                        f"{side} {f.name!r} takes missing values, which only an input feeding "
+                        f"floats can (NaN); tensor {tensor_name!r} holds {tensor.kind} values"
+                    )
             if len(members) > 1 and len(tensor.item_dims) != 1:
                 problems.append(
                     f"{side}s {names} share tensor {tensor_name!r}, which is not of rank 2"
