@@ -43,6 +43,7 @@ class FeatureSpec:
             shape=self.shape,
             categories=self.categories,
             allow_unknown=self.dtype == "categorical" and self.categories is None,
+            missing=self.dtype == "numeric" and (self.schema or {}).get("nullable") is True,
         )
         return cls(feature, dtype)
 

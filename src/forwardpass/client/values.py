@@ -1,8 +1,8 @@
 """Python values to the contract's JSON values and back, for the client.
 
 Numpy arrays become tensor JSON, numpy scalars plain numbers, PIL images and image files
-data URIs of their own format (alpha flattened, as the contract asks). Tensor JSON that
-comes back becomes a numpy array again.
+data URIs of their own format (alpha flattened, as the contract asks); a NaN number (how
+pandas marks a missing value) null. Tensor JSON that comes back becomes a numpy array again.
 """
 
 from __future__ import annotations
@@ -32,10 +32,18 @@ def to_json(value: Any, feature_type: str, shape: tuple[int, ...], row: int, nam
             return value.tolist()  # the codec names what is wrong with it
         return {"shape": list(value.shape), "data": value.astype(np.float64).ravel().tolist()}
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+        return None if _is_nan(value, feature_type) else value
+    if _is_nan(value, feature_type):
+        return None
     if isinstance(value, bool) and feature_type == "binary":
         return int(value)
     return value
+
+
+def _is_nan(value: Any, feature_type: str) -> bool:
+    """NaN, as pandas marks a missing value: the contract's missing value is null."""
+    return feature_type == "numeric" and type(value) is float and value != value
 
 
 def image_uri(value: Any, row: int, name: str) -> Any:
