@@ -63,3 +63,22 @@ def test_form_fields_are_read_as_numbers():
     for bad in ("x", "", "inf", "nan"):
         with pytest.raises((BadData, JsonPropertyTypeMismatch)):
             codec.from_form(bad)
+
+
+def test_a_feature_declaring_missing_values_reads_null_as_nan_and_still_refuses_infinity():
+    scalar = NumericCodec(Feature("Size", "numeric", missing=True), np.dtype(np.float32))
+    out = scalar.decode([1, None, 2.5])
+    assert out.dtype == np.float32 and np.isnan(out[1, 0]) and out[[0, 2], 0].tolist() == [1, 2.5]
+    assert scalar.from_form("") is None and scalar.from_form(" nan ") is None
+    with pytest.raises(BadData, match=r"row 1.*out of range"):
+        scalar.decode([None, 1e39])
+    with pytest.raises(BadData, match="finite"):
+        scalar.from_form("inf")
+    matrix = NumericCodec(Feature("x", "numeric", (2, 2), missing=True), np.dtype(np.float32))
+    out = matrix.decode([None, [[1, None], [3, 4]], {"shape": [2, 2], "data": [None, 2, 3, 4]}])
+    assert np.isnan(out[0]).all()
+    assert np.isnan(out[1]).tolist() == [False, True, False, False]
+    assert np.isnan(out[2]).tolist() == [True, False, False, False]
+    # Without the declaration, null stays refused inside tensors too.
+    with pytest.raises(JsonPropertyTypeMismatch, match="nested list"):
+        NumericCodec(MATRIX, np.dtype(np.float32)).decode([[[1, None], [3, 4]]])
