@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from forwardpass.batching.batcher import Batcher, Feeds, Outputs
-from forwardpass.batching.run import Abandoned
+from forwardpass.batching.batcher import Batcher
+from forwardpass.batching.run import Abandoned, Feeds, Outputs
 from forwardpass.batching.timing import Timing
 from forwardpass.codecs.rows import RowCodec
 from forwardpass.errors import BadData, JsonPropertyTypeMismatch, Overloaded
@@ -29,17 +29,20 @@ def row(size: Any) -> dict[str, Any]:
 
 
 class Held:
-    """The model behind a gate: calls wait until `release`; `calls` records rows per call."""
+    """The model behind a gate: calls wait until `release`; `calls` records rows per call,
+    `timeouts` the run timeout each call was given."""
 
     def __init__(self, model: Model) -> None:
         self.model = model
         self.gate = threading.Event()
         self.calls: list[int] = []
+        self.timeouts: list[float | None] = []
 
-    def run(self, given: Feeds) -> Outputs:
+    def run(self, given: Feeds, timeout: float | None = None) -> Outputs:
         self.gate.wait(timeout=30)
         self.calls.append(len(next(iter(given.values()))))
-        return self.model.run(given)
+        self.timeouts.append(timeout)
+        return self.model.run(given, timeout)
 
 
 @pytest.fixture(scope="module")
@@ -210,6 +213,26 @@ def test_a_request_whose_client_left_while_queued_is_not_run(model: Model) -> No
     assert isinstance(abandoned, Abandoned)
     assert kept == alone(model, api, [row(0.3)])
     assert unasked == alone(model, api, [row(0.9)])
+
+
+def test_a_batch_runs_under_the_longest_run_timeout_of_its_requests(model: Model) -> None:
+    held = Held(model)
+    api = interface(model)
+
+    async def scenario() -> list[Any]:
+        batcher = Batcher(held.run)
+        try:
+            jobs = [batcher.submit(api, [row(0.5)], timeout=t) for t in (1.0, 7.5, None)]
+            return await batched(held, batcher, jobs)
+        finally:
+            batcher.close()
+
+    results = asyncio.run(scenario())
+    assert held.calls == [1, 3]
+    # The first ran alone with none given (the model's own); no request of the batch is
+    # stopped before its own limit.
+    assert held.timeouts == [None, 7.5]
+    assert results == [alone(model, api, [row(0.5)])] * 3
 
 
 def test_a_failing_metrics_hook_never_fails_a_prediction(

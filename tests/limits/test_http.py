@@ -149,11 +149,12 @@ def test_limits_show_in_the_cli(server: dict[str, Any]) -> None:
     data_dir = server["data_dir"]
     d = cli_json(data_dir, "deployment", "create", "demo", "--disabled")
     shown = cli_json(data_dir, "deployment", "update", d["id"], "--max-rows", "7")
-    assert shown["limits"] == {"max_body_bytes": None, "max_rows": 7, "rate": None, "burst": None}
+    plan = dict.fromkeys(("max_body_bytes", "max_rows", "rate", "burst", "run_timeout"))
+    assert shown["limits"] == {**plan, "max_rows": 7}
     assert shown["effective_limits"]["max_rows"] == 7
     assert shown["effective_limits"]["max_body_bytes"] == 32 * 1024 * 1024
     back = cli_json(data_dir, "deployment", "update", d["id"], "--plan-limits", "--rate", "5")
-    assert back["limits"] == {"max_body_bytes": None, "max_rows": None, "rate": 5, "burst": None}
+    assert back["limits"] == {**plan, "rate": 5}
     text = run_cli(data_dir, "deployment", "show", d["id"]).stdout
     assert "max_rows 10000 (plan)" in text and "rate 5.0," in text
     assert "0 requests, 0 rows, errors: none" in text

@@ -166,6 +166,25 @@ def test_limits_set_in_the_page_reach_the_api(managed, deployment, session):
     assert ok.status_code == 200, ok.text
 
 
+def test_the_run_timeout_set_in_the_page_reaches_the_api(managed, deployment, session):
+    http, csrf = session
+    page = f"/deployments/{deployment['id']}"
+    form = {"csrf": csrf, "max_body_bytes": "", "max_rows": "", "rate": "", "burst": ""}
+    assert http.post(f"{page}/limits", data={**form, "run_timeout": "2.5"}).status_code == 303
+    api = f"{managed['server'].base}/api/v1/deployments/{deployment['id']}"
+    shown = httpx.get(api, headers=bearer(managed["admin"])).json()
+    assert shown["limits"]["run_timeout"] == shown["effective_limits"]["run_timeout"] == 2.5
+    assert 'name="run_timeout" type="number" min="0" step="any" value="2.5"' in (
+        http.get(page).text
+    )
+    for bad in ("0", "-1", "soon"):
+        r = http.post(f"{page}/limits", data={**form, "run_timeout": bad})
+        assert r.status_code == 400 and "run_timeout" in r.text, (bad, r.text)
+    assert http.post(f"{page}/limits", data={**form, "run_timeout": ""}).status_code == 303
+    shown = httpx.get(api, headers=bearer(managed["admin"])).json()
+    assert shown["limits"]["run_timeout"] is None  # the plan's again
+
+
 def test_logout_ends_the_session_even_for_a_copied_cookie(managed, deployment, session):
     http, csrf = session
     stolen = http.cookies["forwardpass_session"]

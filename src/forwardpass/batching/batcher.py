@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from forwardpass.batching.future import EagerFuture
-from forwardpass.batching.run import Codec, Feeds, Job, Outputs, Rows, run_batch
+from forwardpass.batching.run import Codec, Feeds, Job, ModelCall, Rows, run_batch
 from forwardpass.batching.timing import Timing
 from forwardpass.errors import InternalError, Overloaded
 
@@ -40,14 +40,15 @@ log = logging.getLogger("forwardpass.batching.batcher")
 class Batcher:
     def __init__(
         self,
-        run: Callable[[Feeds], Outputs],
+        run: ModelCall,
         *,
         max_rows: int = 1024,
         max_queue_rows: int = 16_384,
         observe: Callable[[int, int], None] | None = None,
         name: str = "",
     ) -> None:
-        """`run` is the model call; `name` goes into its thread's name."""
+        """`run` is the model call (feeds, timeout in seconds or None for the model's own);
+        `name` goes into its thread's name."""
         self._run = run
         self._observe = observe
         self._max_rows = max_rows
@@ -75,13 +76,15 @@ class Batcher:
         *,
         feeds: Feeds | None = None,
         gone: Callable[[], bool] | None = None,
+        timeout: float | None = None,
     ) -> Rows:
         """The answer rows for `rows`, run as part of the next batch.
 
         `feeds`, if given, are `rows` already decoded by `interface`. `timing`, if given,
         gets the time spent queued and the batch's decode, infer and encode durations.
         `gone`, if given, says whether the client has gone away: if so when the batch
-        starts, the request is not run and fails with `Abandoned`.
+        starts, the request is not run and fails with `Abandoned`. `timeout`, if given, is
+        the seconds its model call may run; a batch's call gets the longest of its requests'.
         """
         job = Job(
             interface,
@@ -91,6 +94,7 @@ class Batcher:
             timing,
             feeds,
             gone,
+            timeout,
         )
         with self._cond:
             # A request larger than the whole bound still runs when nothing else waits.

@@ -14,6 +14,10 @@ fails, each request of it is decoded alone (a row index in the message is then t
 within its own request); when the model call or an encode fails, each request is run or
 encoded alone. A request whose client has gone away by the time its batch runs is not
 run at all: it fails with `Abandoned`.
+
+Each request may bring its deployment's run timeout. A model call gets the longest of its
+requests' timeouts, so that no request is stopped before its own limit (one with a shorter
+limit may then wait longer than it); a call whose requests bring none gets the model's own.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from forwardpass.errors import ModelTimeout
 Feeds = dict[str, np.ndarray]
 Outputs = dict[str, np.ndarray]
 Rows = list[dict[str, Any]]
+#: A model call: its feeds, and the seconds it may run (None: the model's own timeout).
+ModelCall = Callable[[Feeds, float | None], Outputs]
 
 
 class Abandoned(Exception):
@@ -57,6 +63,7 @@ class Job:
     timing: Timing | None
     feeds: Feeds | None  # given when the request decoded its rows itself (images)
     gone: Callable[[], bool] | None = None  # True once nobody waits for the answer
+    timeout: float | None = None  # seconds its model call may run; None: the model's own
     queued: float = field(default_factory=time.perf_counter)
     result: Rows | BaseException | None = None
 
@@ -71,7 +78,7 @@ class _Part:
     rows: int
 
 
-def run_batch(batch: list[Job], model: Callable[[Feeds], Outputs]) -> None:
+def run_batch(batch: list[Job], model: ModelCall) -> None:
     """Each job's answer rows, or the error of its own request, into `job.result`."""
     started = time.perf_counter()
     groups: dict[int, list[Job]] = {}
@@ -108,7 +115,7 @@ def run_batch(batch: list[Job], model: Callable[[Feeds], Outputs]) -> None:
         offset += part.rows
 
 
-def _alone(model: Callable[[Feeds], Outputs], part: _Part) -> None:
+def _alone(model: ModelCall, part: _Part) -> None:
     """One request's model call and encoding, after its batch's call failed."""
     try:
         outputs = _call(model, part.jobs, part.feeds, part.rows)
@@ -118,17 +125,23 @@ def _alone(model: Callable[[Feeds], Outputs], part: _Part) -> None:
     _encode(part, outputs)
 
 
-def _call(model: Callable[[Feeds], Outputs], jobs: list[Job], feeds: Feeds, rows: int) -> Outputs:
+def _call(model: ModelCall, jobs: list[Job], feeds: Feeds, rows: int) -> Outputs:
     """One model call, its duration written to each job's timing."""
     started = time.perf_counter()
     try:
-        return model(feeds)
+        return model(feeds, _longest(jobs))
     finally:
         elapsed = time.perf_counter() - started
         for job in jobs:
             if job.timing is not None:
                 job.timing.infer += elapsed
                 job.timing.batch_rows = rows
+
+
+def _longest(jobs: list[Job]) -> float | None:
+    """The run timeout of a call for `jobs`: the longest they bring, or None if none does."""
+    given = [job.timeout for job in jobs if job.timeout is not None]
+    return max(given) if given else None
 
 
 def _decode(jobs: list[Job]) -> list[_Part]:

@@ -41,6 +41,7 @@ def limits_text(own: dict[str, Any], effective: dict[str, Any]) -> str:
         # A rate of 0 is no rate limit, so a burst above it means nothing.
         shown["rate"] = "no limit"
         del shown["burst"]
+    shown["run_timeout"] = f"{shown['run_timeout']:g} s"
     return ", ".join(f"{k} {v}{'' if own[k] is not None else ' (plan)'}" for k, v in shown.items())
 
 
@@ -146,6 +147,10 @@ def update(
     burst: Annotated[
         int | None, typer.Option(min=0, help="Requests at once above the rate; 0: rate.")
     ] = None,
+    run_timeout: Annotated[
+        float | None,
+        typer.Option(min=0, help="Seconds one model call may run; then its requests get 504."),
+    ] = None,
     plan_limits: Annotated[
         bool, typer.Option("--plan-limits", help="Back to the plan's limits, then the options.")
     ] = False,
@@ -160,7 +165,13 @@ def update(
     A new version must fit the deployment's inputs and outputs. Running servers apply every
     change within a second, all of it or, if any part is refused, none.
     """
-    given = {"max_body_bytes": max_body_bytes, "max_rows": max_rows, "rate": rate, "burst": burst}
+    given = {
+        "max_body_bytes": max_body_bytes,
+        "max_rows": max_rows,
+        "rate": rate,
+        "burst": burst,
+        "run_timeout": run_timeout,
+    }
     limits = dict.fromkeys(LimitOverrides.names()) if plan_limits else {}
     limits.update({k: v for k, v in given.items() if v is not None})
     given_names = {"model": model, "name": name, "image_transformation": image_transformation}

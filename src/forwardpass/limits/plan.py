@@ -18,6 +18,7 @@ class LimitOverrides:
     max_rows: int | None = None
     rate: float | None = None
     burst: int | None = None
+    run_timeout: float | None = None  # seconds a model call may run
 
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_rows"):
@@ -28,6 +29,9 @@ class LimitOverrides:
             value = getattr(self, name)
             if value is not None and (value < 0 or not math.isfinite(value)):
                 raise BadData(f"{name} must be 0 (no limit) or more, got {value}")
+        timeout = self.run_timeout
+        if timeout is not None and not (timeout > 0 and math.isfinite(timeout)):
+            raise BadData(f"run_timeout must be above 0 seconds, got {timeout}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,6 +49,7 @@ class Limits:
     max_rows: int
     rate: float  # requests a second; 0 means no rate limit
     burst: int  # bucket size; at least 1 when there is a rate
+    run_timeout: float  # seconds one model call may run
 
     @classmethod
     def of(cls, own: LimitOverrides, settings: Settings) -> Limits:
@@ -56,6 +61,7 @@ class Limits:
             rate=rate,
             # A burst of 0 means one second's worth of requests, and never less than one.
             burst=max(1, burst or math.ceil(rate)),
+            run_timeout=own.run_timeout or settings.run_timeout,
         )
 
     def to_dict(self) -> dict[str, Any]:

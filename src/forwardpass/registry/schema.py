@@ -57,6 +57,7 @@ deployments = Table(
     Column("max_rows", Integer, nullable=True),
     Column("rate", Float, nullable=True),
     Column("burst", Integer, nullable=True),
+    Column("run_timeout", Float, nullable=True),  # seconds (migration 0006)
     # How image inputs are fitted to the model's size; NULL: the model's own default.
     Column("image_transformation", String(40), nullable=True),
 )

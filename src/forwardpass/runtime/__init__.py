@@ -53,9 +53,13 @@ class Model:
         self.output_names = sorted({f.tensor for f in self.signature.outputs})
         self.timeout = timeout
 
-    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run the graph; errors come out as forwardpass errors."""
-        with DEADLINES.run(self.timeout) as options:
+    def run(
+        self, feeds: dict[str, np.ndarray], timeout: float | None = None
+    ) -> dict[str, np.ndarray]:
+        """Run the graph within `timeout` seconds (None: the model's own `timeout`); errors
+        come out as forwardpass errors."""
+        seconds = self.timeout if timeout is None else timeout
+        with DEADLINES.run(seconds) as options:
             try:
                 results = self.session.run(self.output_names, feeds, options)
             except _CALLER_FAULTS as exc:
@@ -63,8 +67,7 @@ class Model:
             except (_ORT_ERRORS.Fail, _ORT_ERRORS.RuntimeException) as exc:
                 if options.terminate:
                     raise ModelTimeout(
-                        f"the model ran longer than the run timeout ({self.timeout:g} s) "
-                        "and was stopped"
+                        f"the model ran longer than the run timeout ({seconds:g} s) and was stopped"
                     ) from None
                 # ORT's text names its kernels and files: for the operator, not the client.
                 log.error("the model failed: %s", _short(exc))

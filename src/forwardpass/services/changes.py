@@ -25,6 +25,7 @@ _LIMIT_TYPES: dict[str, tuple[type, float]] = {
     "max_rows": (int, MAX_INTEGER),
     "rate": (float, math.inf),
     "burst": (int, MAX_INTEGER),
+    "run_timeout": (float, math.inf),  # seconds; LimitOverrides refuses 0 and infinity
 }
 
 

@@ -85,7 +85,9 @@ class Live:
             timing.decode = time.perf_counter() - timing.started
         if not rows:
             return []
-        return await batcher.submit(interface, rows, timing, feeds=feeds, gone=gone)
+        return await batcher.submit(
+            interface, rows, timing, feeds=feeds, gone=gone, timeout=self.limits.run_timeout
+        )
 
 
 class ServedDeployments:

@@ -166,6 +166,7 @@ class DeploymentPages(Pages):
                 ("max_rows", int),
                 ("rate", float),
                 ("burst", int),
+                ("run_timeout", float),
             ):
                 text = _text(form, name)
                 try:

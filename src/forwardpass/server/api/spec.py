@@ -165,6 +165,13 @@ _LIMITS = {
         "max_rows": {"type": "integer", "minimum": 1, "maximum": MAX_INTEGER, "nullable": True},
         "rate": {"type": "number", "minimum": 0, "nullable": True},
         "burst": {"type": "integer", "minimum": 0, "maximum": MAX_INTEGER, "nullable": True},
+        "run_timeout": {
+            "type": "number",
+            "exclusiveMinimum": True,
+            "minimum": 0,
+            "nullable": True,
+            "description": "seconds one model call may run; then 504 ModelTimeout",
+        },
     },
     "additionalProperties": False,
 }
