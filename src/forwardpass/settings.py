@@ -144,6 +144,13 @@ class Settings:
             "limits are shared through Redis, else one (memory limits are per process)."
         },
     )
+    shutdown_timeout: float = field(
+        default=30.0,
+        metadata={
+            "help": "Seconds a stopping server waits for the requests in flight; then it "
+            "stops them, model calls included."
+        },
+    )
     lane: bool = field(
         default=True,
         metadata={
@@ -226,7 +233,7 @@ class Settings:
                 raise ValueError(f"{env_name(name)} must be more than 0 seconds")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"the port must be 0 to 65535, got {self.port}")
-        for name in ("header_timeout", "body_timeout"):
+        for name in ("header_timeout", "body_timeout", "shutdown_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{env_name(name)} must be above 0, got {getattr(self, name)}")
         if self.admin_token and len(self.admin_token) < MIN_ADMIN_TOKEN:

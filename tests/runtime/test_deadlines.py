@@ -3,6 +3,7 @@ its thread, and a shutdown does not wait for it."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -74,14 +75,26 @@ def test_a_model_that_never_ends_answers_504_and_frees_its_thread(endless):
     assert post(server, endless["demo"], EXAMPLE_ROWS[:1]).status_code == 200
 
 
-def test_a_shutdown_does_not_wait_for_a_model_that_never_ends(endless, tmp_path, model_files):
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"FORWARDPASS_RUN_TIMEOUT": "1"},
+        # A run timeout longer than the shutdown's: the shutdown timeout stops the call.
+        {"FORWARDPASS_RUN_TIMEOUT": "600", "FORWARDPASS_SHUTDOWN_TIMEOUT": "2"},
+    ],
+)
+def test_a_shutdown_does_not_wait_for_a_model_that_never_ends(endless, settings):
     data_dir = endless["data_dir"]
-    server = start(data_dir)
-    waiting = threading.Thread(
-        target=lambda: post(server, endless["endless"], [{"x": 1}]), daemon=True
-    )
+    server = Server(data_dir, env=cli_env(data_dir, **settings))
+
+    def wait() -> None:
+        # Answered 504 (run timeout) or cut off (shutdown timeout): either way it ends.
+        with contextlib.suppress(httpx.TransportError):
+            post(server, endless["endless"], [{"x": 1}])
+
+    waiting = threading.Thread(target=wait, daemon=True)
     waiting.start()
-    time.sleep(0.3)  # the request is in the model
+    time.sleep(0.5)  # the request is in the model
     started = time.monotonic()
     server.process.terminate()
     try:
@@ -90,5 +103,5 @@ def test_a_shutdown_does_not_wait_for_a_model_that_never_ends(endless, tmp_path,
         server.stop()  # kills it if it is stuck (it was, spinning a core, before the fix)
     stopped = time.monotonic() - started
     # uvicorn shuts down, then raises the signal it caught again: -15 is a clean end.
-    assert code in (0, -signal.SIGTERM) and stopped < 5, (code, stopped)
+    assert code in (0, -signal.SIGTERM) and stopped < 6, (code, stopped)
     assert "Finished server process" in server.logs()

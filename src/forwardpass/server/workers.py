@@ -41,6 +41,9 @@ def uvicorn_options(config: Settings) -> dict[str, Any]:
         "http": uvicorn_reach.protocol(),
         # On every answer, the lane's and the refusals' included (they write these too).
         "headers": edge.RESPONSE_HEADERS,
+        # uvicorn waits for requests in flight before the app's shutdown, which is what stops
+        # model calls still running: without a bound, a long run timeout held a SIGTERM.
+        "timeout_graceful_shutdown": config.shutdown_timeout,
     }
 
 
