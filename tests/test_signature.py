@@ -86,3 +86,12 @@ def test_missing_values_survive_the_onnx_file_and_need_a_float_input(model_files
     wrong = sig.Signature(written.inputs, (output,))
     with pytest.raises(SignatureError, match="takes missing values"):
         sig.validate(wrong, model)
+
+
+def test_a_model_file_written_by_an_earlier_version_keeps_its_signature(model_files):
+    # Stored models and the files people keep carry their signature under this key: it is
+    # part of the file format, not a module name.
+    model = onnx.load(str(model_files["demo"]))
+    text = next(p.value for p in model.metadata_props if p.key == "forwardpass.signature")
+    found = sig.read(model)
+    assert found is not None and found.to_json() == sig.Signature.from_json(text).to_json()

@@ -19,7 +19,7 @@ import onnx
 from forwardpass.errors import SignatureError
 from forwardpass.model import graph, signature_text
 
-METADATA_KEY = "forwardpass.model.signature"
+METADATA_KEY = "forwardpass.signature"
 TYPES = ("numeric", "categorical", "binary", "text", "image")
 
 #: How an image input is fitted to the model's height and width (see forwardpass.codecs.imaging).
