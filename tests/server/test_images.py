@@ -19,8 +19,8 @@ from PIL import Image
 from forwardpass.codecs.imaging import TRANSFORMS
 from forwardpass.demos import digits as demo_image
 from tests import models
+from tests.codecs.test_imaging import noise, reference
 from tests.support import Server, bearer, cli_env, cli_json, run_cli, wait_for
-from tests.test_imaging import noise, reference
 
 LIMITS = {"FORWARDPASS_MAX_IMAGE_PIXELS": "1000000", "FORWARDPASS_MAX_REQUEST_PIXELS": "3000000"}
 

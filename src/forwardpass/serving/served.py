@@ -171,6 +171,19 @@ class ServedDeployments:
                 ),
             )
             batcher = loaded.batcher
+        return self._live_of(deployment, interface, batcher)
+
+    def _failed(self, deployment: Deployment, exc: Exception) -> Live:
+        reason = exc.message if isinstance(exc, ForwardpassError) else str(exc)
+        return self._live_of(deployment, None, None, load_error=_short(reason))
+
+    def _live_of(
+        self,
+        deployment: Deployment,
+        interface: RowCodec | None,
+        batcher: Batcher | None,
+        load_error: str | None = None,
+    ) -> Live:
         return Live(
             id=deployment.id,
             revision=deployment.revision,
@@ -180,20 +193,7 @@ class ServedDeployments:
             interface=interface,
             batcher=batcher,
             limits=Limits.of(deployment.limits, self.settings),
-        )
-
-    def _failed(self, deployment: Deployment, exc: Exception) -> Live:
-        reason = exc.message if isinstance(exc, ForwardpassError) else str(exc)
-        return Live(
-            id=deployment.id,
-            revision=deployment.revision,
-            token_hash=deployment.token_hash,
-            enabled=deployment.enabled,
-            sha256=deployment.model.sha256,
-            interface=None,
-            batcher=None,
-            limits=Limits.of(deployment.limits, self.settings),
-            load_error=_short(reason),
+            load_error=load_error,
         )
 
     def failures(self) -> dict[str, str]:

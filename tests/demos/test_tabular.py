@@ -100,7 +100,7 @@ def _ready(port: int) -> bool:
 def test_make_demo_installs_the_runtime_only(tmp_path):
     """`make demo` on a fresh clone installs what serving needs, not the development tools
     (torch alone is gigabytes)."""
-    root = Path(__file__).parent.parent
+    root = Path(__file__).parents[2]
     planned = subprocess.run(
         ["make", "-n", "-C", str(root), "demo", f"VENV={tmp_path / 'venv'}"],
         capture_output=True,
