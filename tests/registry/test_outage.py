@@ -74,6 +74,13 @@ def _check_outage(setup: dict[str, Any]) -> None:
     assert cli_seconds < BOUND + 3  # and the interpreter's start-up
 
     d = setup["deployment"]
+    # The spec read with the admin's token checks it against the registry: a 503, not a 500.
+    spec = httpx.get(
+        f"{server.base}/deployment/{d['id']}/openapi.json", headers=bearer(ADMIN), timeout=30
+    )
+    assert spec.status_code in (200, 503), spec.text
+    if spec.status_code == 503:
+        assert spec.json()["errorCode"] == "RegistryUnavailable"
     rows = {"rows": [{"x": {"shape": [2], "data": [1.0, 2.0]}}]}
     answer = httpx.post(server.url(d["id"]), json=rows, headers=bearer(d["token"]), timeout=30)
     assert answer.status_code == 200, answer.text

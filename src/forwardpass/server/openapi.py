@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from forwardpass.errors import InvalidTokenError
-from forwardpass.registry import Registry, tokens
+from forwardpass.registry import Registry, outage, tokens
 from forwardpass.services import descriptions
 from forwardpass.services.admin_auth import gate
 from forwardpass.services.openapi import document
@@ -43,6 +43,12 @@ class OpenApiRoute:
         return sessions.load(request, key).admin
 
     async def handle(self, request: Request) -> Response:
+        # The admin's credentials and a disabled deployment's model are read from the
+        # registry: when it is down, a 503 with Retry-After, as the management API answers.
+        with outage.translated():
+            return await self._handle(request)
+
+    async def _handle(self, request: Request) -> Response:
         deployment_id = request.path_params["deployment_id"]
         try:
             live = authorize(self.cache, request, deployment_id, enabled_only=False)
