@@ -219,3 +219,25 @@ def test_a_tree_ensemble_reads_its_inputs_with_missing_values(model_files):
         target_weights=[1.0],
     )
     assert {f.name: f.missing for f in importer.infer(regressor).inputs} == {"x": True, "z": False}
+
+
+@pytest.mark.parametrize("suffix", [".joblib", ".pkl"])
+def test_a_pickled_pipeline_is_named_for_what_it_is(tmp_path, suffix):
+    import pickle
+
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=300).fit(x, y)
+    path = tmp_path / f"model{suffix}"
+    if suffix == ".joblib":
+        joblib.dump(model, path)
+    else:
+        path.write_bytes(pickle.dumps(model))
+    done = run_cli(tmp_path / "data", "model", "import", str(path), "--json", check=False)
+    assert done.returncode == 1
+    message = json.loads(done.stderr)["errorMessage"]
+    assert "pickled Python object" in message and "importers.sklearn.save" in message
+    assert "Wire format" not in message

@@ -86,7 +86,19 @@ def prepare(model: onnx.ModelProto, signature: sig.Signature | None = None) -> o
     return model
 
 
+# A pickle (protocol 2 and later) starts with PROTO n; joblib's files are pickles, or zlib.
+_PICKLE_STARTS = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05", b"\x78\x9c", b"\x78\x01")
+
+
 def _parse(data: bytes) -> onnx.ModelProto:
+    if data.startswith(_PICKLE_STARTS):
+        raise BadData(
+            "this is a pickled Python object (a .pkl or .joblib file), not an ONNX file: "
+            "forwardpass never unpickles a file it is given, as unpickling runs code. In "
+            "Python, where the pipeline was trained, write it as a forwardpass model with "
+            "forwardpass.importers.sklearn.save(pipeline, sample_frame, 'model.onnx'), "
+            "then import that file"
+        )
     try:
         model = onnx.load_from_string(data)
     except Exception as exc:  # protobuf's DecodeError, or ValueError, by version
