@@ -14,7 +14,6 @@ the commits must read the same model file format.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -39,23 +38,10 @@ def serve(sha: str, work: run.Workload, root: Path) -> tuple[subprocess.Popen[by
             capture_output=True,
         )
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORWARDPASS_")}
-    env.update(FORWARDPASS_DATA_DIR=str(root / f"data-{sha}"), PYTHONPATH=str(tree / "src"))
+    env["PYTHONPATH"] = str(tree / "src")
+    data, deployment, token = run.forwardpass_deployment(work, root / f"data-{sha}", env)
+    env["FORWARDPASS_DATA_DIR"] = str(data)
     cli = [run.PYTHON, "-m", "forwardpass"]
-    subprocess.run(
-        [*cli, "model", "import", str(work.model), "--name", "weight", "--json"],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    made = json.loads(
-        subprocess.run(
-            [*cli, "deployment", "create", "weight", "--json"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    )
     port = run.free_port()
     log = (root / f"{sha}.log").open("w")
     process = subprocess.Popen(
@@ -68,12 +54,12 @@ def serve(sha: str, work: run.Workload, root: Path) -> tuple[subprocess.Popen[by
                 break
         except httpx.TransportError:
             time.sleep(0.3)
-    url = f"http://127.0.0.1:{port}/deployment/{made['id']}/forward"
+    url = f"http://127.0.0.1:{port}/deployment/{deployment}/forward"
     system = run.System(
         sha,
         f"forwardpass at {sha}",
         url,
-        f"Bearer {made['token']}",
+        f"Bearer {token}",
         encode=run.rows_body,
         decode=run.rows_answer,
     )

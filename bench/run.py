@@ -341,10 +341,13 @@ def wait_for_post(url: str, process: subprocess.Popen[bytes], log: Path) -> None
     raise TimeoutError(f"{url} did not answer")
 
 
-def forwardpass_deployment(work: Workload) -> tuple[Path, str, str]:
-    """A data directory holding the model and one deployment: (dir, id, token)."""
-    data = work.dir / "forwardpass-data"
-    env = {**os.environ, "FORWARDPASS_DATA_DIR": str(data)}
+def forwardpass_deployment(
+    work: Workload, data: Path | None = None, env: dict[str, str] | None = None
+) -> tuple[Path, str, str]:
+    """A data directory holding the model and one deployment: (dir, id, token); `env`
+    (default: this process's) runs the CLI, for another checkout's."""
+    data = data or work.dir / "forwardpass-data"
+    env = {**(env or os.environ), "FORWARDPASS_DATA_DIR": str(data)}
     cli = [PYTHON, "-m", "forwardpass"]
     subprocess.run(
         [*cli, "model", "import", str(work.model), "--name", "weight", "--json"],

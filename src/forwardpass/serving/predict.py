@@ -18,7 +18,7 @@ from typing import Any, Final, Protocol, TypeVar
 
 from forwardpass.batching.run import Abandoned, Rows
 from forwardpass.batching.timing import Timing
-from forwardpass.errors import DeploymentNotEnabled, ForwardpassError, ResourceNotFound
+from forwardpass.errors import ForwardpassError
 from forwardpass.serving.auth import authorize_header
 from forwardpass.serving.guard import Guard
 from forwardpass.serving.served import Live, ServedDeployments
@@ -92,11 +92,6 @@ class Predictor:
             self.record(deployment_id, status, count, code, time.perf_counter() - timing.started)
 
     def _find(self, deployment_id: str, credentials: Credentials) -> Live:
-        if not isinstance(credentials, _Admin):
-            return authorize_header(self.served, credentials, deployment_id)
-        live = self.served.get(deployment_id)
-        if live is None:
-            raise ResourceNotFound(f"no deployment {deployment_id!r}")
-        if not live.enabled:
-            raise DeploymentNotEnabled("the deployment is disabled: queries will be denied")
-        return live
+        if isinstance(credentials, _Admin):
+            return authorize_header(self.served, None, deployment_id, token_checked=True)
+        return authorize_header(self.served, credentials, deployment_id)
