@@ -56,6 +56,7 @@ class Pages:
 
     def guard(self, handler: Handler, *, login: bool = True) -> Callable[..., Any]:
         async def endpoint(request: Request) -> Response:
+            session = Session(csrf="")  # until the request's own is read
             try:
                 with outage.translated():
                     await refuse_deployment_token(request)
@@ -82,7 +83,7 @@ class Pages:
                     raise
                 response = self.render(
                     request,
-                    Session(csrf=""),
+                    session,
                     "error.html",
                     {"title": _TITLES.get(exc.status, "Refused"), "error": exc.message},
                     exc.status,
