@@ -20,6 +20,7 @@ def _default_data_dir() -> Path:
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 MIN_ADMIN_TOKEN = 16
+MODEL_STORES = ("auto", "files", "database")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,28 @@ class Settings:
     model_dir: str = field(
         default="",
         metadata={"help": "The content-addressed model store; empty means data_dir/models."},
+    )
+    model_store: str = field(
+        default="auto",
+        metadata={
+            "help": "Where model bytes live: files (the model folder), database (the registry "
+            "database, fetched once into model_cache_dir by each node), or auto: database "
+            "with PostgreSQL, files with SQLite."
+        },
+    )
+    model_cache_dir: str = field(
+        default="",
+        metadata={
+            "help": "This node's cache of model bytes fetched from the database store, files "
+            "named by sha256; empty means data_dir/model-cache."
+        },
+    )
+    migrate_on_start: bool = field(
+        default=True,
+        metadata={
+            "help": "Bring a PostgreSQL registry to the newest schema when a command opens it; "
+            "false leaves that to `forwardpass migrate` (SQLite always migrates)."
+        },
     )
     public_url: str = field(
         default="",
@@ -151,6 +174,22 @@ class Settings:
             "stops them, model calls included."
         },
     )
+    drain_seconds: float = field(
+        default=5.0,
+        metadata={
+            "help": "After SIGTERM, seconds a server answers /readyz with 503 while it keeps "
+            "serving, so that the load balancer takes it out; then it finishes the requests "
+            "it accepted and exits."
+        },
+    )
+    execution_providers: str = field(
+        default="",
+        metadata={
+            "help": "ONNX Runtime execution providers, in order of preference, comma "
+            "separated; empty means CUDAExecutionProvider,CPUExecutionProvider when "
+            "onnxruntime-gpu is installed and a GPU is visible, else CPUExecutionProvider."
+        },
+    )
     lane: bool = field(
         default=True,
         metadata={
@@ -245,6 +284,13 @@ class Settings:
         for name in ("body_min_rate", "max_connections"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{env_name(name)} must be 0 or more, got {getattr(self, name)}")
+        if self.model_store not in MODEL_STORES:
+            raise ValueError(
+                f"{env_name('model_store')}={self.model_store!r} is not one of "
+                f"{', '.join(MODEL_STORES)}"
+            )
+        if self.drain_seconds < 0:
+            raise ValueError(f"{env_name('drain_seconds')} must be 0 or more")
         if not self.run_timeout > 0:
             raise ValueError(f"{env_name('run_timeout')} must be above 0, got {self.run_timeout}")
 
@@ -278,6 +324,19 @@ class Settings:
     @property
     def model_path(self) -> Path:
         return Path(self.model_dir) if self.model_dir else self.data_dir / "models"
+
+    @property
+    def on_postgres(self) -> bool:
+        return self.registry_url.startswith(("postgresql", "postgres:"))
+
+    @property
+    def model_in_database(self) -> bool:
+        """Whether model bytes live in the registry database (the `model_store` setting)."""
+        return self.model_store == "database" or (self.model_store == "auto" and self.on_postgres)
+
+    @property
+    def model_cache_path(self) -> Path:
+        return Path(self.model_cache_dir) if self.model_cache_dir else self.data_dir / "model-cache"
 
     @property
     def base_url(self) -> str:

@@ -16,6 +16,7 @@ from forwardpass import __version__
 from forwardpass.cli import common, deployment, model, predict
 from forwardpass.errors import ForwardpassError
 from forwardpass.registry import Registry, tokens
+from forwardpass.registry import migrate as migrations
 from forwardpass.runtime import usable_cores
 from forwardpass.server import create_app
 from forwardpass.server import workers as workers_mod
@@ -109,6 +110,24 @@ def serve(
             return
     # The workers open the registry themselves; the check above made sure it opens.
     workers_mod.run(config, count)
+
+
+@app.command()
+def migrate(
+    data_dir: common.DataDir = None,
+    database_url: common.DatabaseUrl = None,
+    json: common.Json = False,
+) -> None:
+    """Bring the registry database to the newest schema. Safe when several run at once (they
+    take turns under a PostgreSQL advisory lock); on Kubernetes, the Job before a rollout."""
+    config = common.settings(data_dir=data_dir, database_url=database_url, as_json=json)
+    with common.registry(config, as_json=json, migrating=True) as registry:
+        revision = migrations.current(registry.engine)
+        common.emit(
+            {"revision": revision},
+            json,
+            lambda: common.out.print(f"The registry is at schema revision {revision}."),
+        )
 
 
 def _kept_token(path: Path, token_hash: str) -> str | None:

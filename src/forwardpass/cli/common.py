@@ -59,12 +59,14 @@ def fail(message: str, code: str, *, as_json: bool) -> None:
 
 
 @contextmanager
-def registry(config: Settings, *, as_json: bool) -> Iterator[Registry]:
+def registry(
+    config: Settings, *, as_json: bool, migrating: bool | None = None
+) -> Iterator[Registry]:
     """The registry, with forwardpass errors turned into a message and exit code 1."""
     opened: Registry | None = None
     try:
         with outage.translated():
-            opened = Registry.open(config)
+            opened = Registry.open(config, migrating=migrating)
             yield opened
     except ForwardpassError as exc:
         fail(exc.message, exc.code, as_json=as_json)

@@ -13,7 +13,7 @@ from forwardpass.model import signature as sig
 from forwardpass.registry import names
 from forwardpass.registry.records import ModelVersion, model_from_row, utc_now
 from forwardpass.registry.schema import MAX_INTEGER, deployments, models
-from forwardpass.registry.store import ModelStore
+from forwardpass.registry.store import Store
 from forwardpass.runtime import load_check
 
 
@@ -21,7 +21,7 @@ class ModelVersions:
     """The model operations of `Registry`, which sets the attributes below."""
 
     engine: Engine
-    store: ModelStore
+    store: Store
     load_memory_mb: int
     load_seconds: float
 

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -97,4 +98,27 @@ admin = Table(
     Column("session_key", String(100), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# The database model store (migration 0007): a model's bytes, whole once its row is there.
+model_blobs = Table(
+    "model_blobs",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("chunks", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+model_chunks = Table(
+    "model_chunks",
+    metadata,
+    Column(
+        "sha256",
+        String(64),
+        ForeignKey("model_blobs.sha256", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("seq", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
 )

@@ -13,10 +13,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from forwardpass.errors import RegistryUnavailable
 from forwardpass.registry import migrate
 from forwardpass.registry.admin import AdminCredential
+from forwardpass.registry.database_store import DatabaseStore
 from forwardpass.registry.deployments import Deployments
 from forwardpass.registry.engine import create_engine, shown_url
 from forwardpass.registry.model_versions import ModelVersions
-from forwardpass.registry.store import ModelStore
+from forwardpass.registry.store import ModelStore, Store
 from forwardpass.settings import Settings
 
 
@@ -24,7 +25,7 @@ class Registry(ModelVersions, Deployments):
     def __init__(
         self,
         engine: Engine,
-        store: ModelStore,
+        store: Store,
         *,
         max_enabled: int = 0,
         load_memory_mb: int = 4096,
@@ -39,8 +40,9 @@ class Registry(ModelVersions, Deployments):
         self.admin = AdminCredential(engine)
 
     @classmethod
-    def open(cls, settings: Settings) -> Registry:
-        """Open (and create or migrate) the registry the settings name."""
+    def open(cls, settings: Settings, *, migrating: bool | None = None) -> Registry:
+        """Open (and create or migrate) the registry the settings name. `migrating`: whether
+        to migrate (None: always on SQLite, on PostgreSQL as `migrate_on_start` says)."""
         try:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             engine = create_engine(
@@ -48,14 +50,25 @@ class Registry(ModelVersions, Deployments):
                 connect_timeout=settings.database_connect_timeout,
                 statement_timeout=settings.database_statement_timeout,
             )
-            migrate.upgrade(engine)
+            if migrating is None:
+                migrating = settings.migrate_on_start or not settings.on_postgres
+            if migrating:
+                migrate.upgrade(engine)
+            else:
+                migrate.require_current(engine)
         except (OSError, ImportError, SQLAlchemyError) as exc:  # ImportError: no DB driver
             raise RegistryUnavailable(
                 f"cannot open the registry {shown_url(settings.registry_url)}: {exc}"
             ) from None
+        folder = ModelStore(settings.model_path)
+        store: Store = (
+            DatabaseStore(engine, ModelStore(settings.model_cache_path), folder)
+            if settings.model_in_database
+            else folder
+        )
         return cls(
             engine,
-            ModelStore(settings.model_path),
+            store,
             max_enabled=settings.max_enabled_deployments,
             load_memory_mb=settings.model_load_memory_mb,
             load_seconds=settings.model_load_seconds,

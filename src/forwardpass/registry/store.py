@@ -14,18 +14,40 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Protocol
 
 from forwardpass.errors import RegistryUnavailable
 
 log = logging.getLogger("forwardpass.registry")
 
 
+class Store(Protocol):
+    """Where model bytes live: a folder (`ModelStore`) or the registry database
+    (`registry.database_store.DatabaseStore`)."""
+
+    def path(self, sha256: str) -> Path:
+        """A local file holding the bytes of `sha256`."""
+        ...
+
+    def put(self, data: bytes) -> str: ...
+
+    def adding(self, data: bytes) -> AbstractContextManager[str]: ...
+
+    def clean(self, recorded: Callable[[], set[str]]) -> list[Path]: ...
+
+    def delete(self, sha256: str) -> None: ...
+
+
 class ModelStore:
     def __init__(self, root: Path) -> None:
         self.root = root
+        # (inode, size, mtime) of the files whose bytes were checked: hashed once each.
+        self._checked: dict[str, tuple[int, int, int]] = {}
+        self._checking = threading.Lock()
 
     def path(self, sha256: str) -> Path:
         return self.root / sha256[:2] / f"{sha256}.onnx"
@@ -80,6 +102,58 @@ class ModelStore:
             os.close(fd)
             raise
         return fd
+
+    def verified(self, sha256: str) -> Path | None:
+        """The file of `sha256` if it is there and holds those bytes, else None."""
+        target = self.path(sha256)
+        try:
+            stat = target.stat()
+        except FileNotFoundError:
+            return None
+        seen = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        with self._checking:
+            if self._checked.get(sha256) == seen:
+                return target
+        digest = hashlib.sha256()
+        try:
+            with target.open("rb") as file:
+                while block := file.read(1 << 20):
+                    digest.update(block)
+        except FileNotFoundError:
+            return None
+        if digest.hexdigest() != sha256:
+            log.warning(
+                "the cached model file %s does not hold its bytes; fetching it again", target
+            )
+            return None
+        with self._checking:
+            self._checked[sha256] = seen
+        return target
+
+    def fill(self, sha256: str, chunks: Iterable[bytes]) -> Path:
+        """Write what `chunks` yields as the file of `sha256`, in place of what is there;
+        nothing is written if the bytes do not hash to `sha256` (ValueError)."""
+        target = self.path(sha256)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+        try:
+            _lock(fd, fcntl.LOCK_EX)
+            digest = hashlib.sha256()
+            with os.fdopen(os.dup(fd), "wb") as out:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            if digest.hexdigest() != sha256:
+                raise ValueError(f"the bytes of model {sha256[:12]} hash to {digest.hexdigest()}")
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        finally:
+            os.close(fd)
+        return target
 
     def clean(self, recorded: Callable[[], set[str]]) -> list[Path]:
         """Remove what crashed imports left: `.part` files and model files that no row in
