@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from forwardpass.errors import BadData, Conflict, QuotaExceeded, ResourceNotFound
 from forwardpass.limits.plan import LimitOverrides
 from forwardpass.model import signature as sig
-from forwardpass.registry import compat, names, tokens, usage
+from forwardpass.registry import changes, compat, names, tokens, usage
 from forwardpass.registry.records import (
     Deployment,
     ModelVersion,
@@ -48,6 +48,7 @@ class Deployments:
                 .where(registry_state.c.id == 1)
                 .values(generation=registry_state.c.generation + 1)
             )
+            changes.announce(connection)
             yield connection
 
     def generation(self) -> int:

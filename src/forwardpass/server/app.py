@@ -16,6 +16,7 @@ from starlette.routing import Route
 from forwardpass import web
 from forwardpass.registry import Registry
 from forwardpass.server import api, logs, metrics
+from forwardpass.server.drain import Drain
 from forwardpass.server.errors import HANDLERS
 from forwardpass.server.ledger import Ledger
 from forwardpass.server.openapi import OpenApiRoute
@@ -48,9 +49,11 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
         registry, settings, observe_batch=lambda sha: metrics.batch_observer(sha[:12])
     )
     guard = Guard(settings, registry, cache)
+    drain = Drain(settings.drain_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        drain.install()
         await asyncio.to_thread(cache.refresh)
         # Everything loaded so far (libraries, models) lives as long as the process: keep
         # it out of the cyclic GC, whose full passes over it took ~50 ms, a pause that
@@ -80,6 +83,8 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
         return JSONResponse({"status": "ok"})
 
     async def readyz(_request: Request) -> Response:
+        if drain.draining:
+            return JSONResponse({"status": "draining"}, status_code=503)
         if not cache.ready:
             return JSONResponse({"status": "loading"}, status_code=503)
         failed = cache.failures()

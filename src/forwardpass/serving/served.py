@@ -15,6 +15,7 @@ batcher is closed, and its thread ends once the requests still queued are answer
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -30,11 +31,16 @@ from forwardpass.errors import ForwardpassError, ModelNotLoaded
 from forwardpass.limits.pixels import PixelBudget
 from forwardpass.limits.plan import Limits
 from forwardpass.registry import Deployment, Registry
+from forwardpass.registry.changes import ChangeListener, can_listen
 from forwardpass.runtime import Model, default_threads
 from forwardpass.runtime.deadlines import DEADLINES
 from forwardpass.settings import Settings
 
 log = logging.getLogger("forwardpass.serving.served")
+
+#: How often a process that gets the registry's notifications still polls it: only a safety
+#: net, since a listener that reconnects refreshes at once.
+NOTIFIED_POLL_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -226,13 +232,32 @@ class ServedDeployments:
         DEADLINES.end_all()
 
     async def keep_fresh(self) -> None:
-        """Refresh forever; a registry that cannot be reached leaves the cache as it was."""
-        while True:
-            await asyncio.sleep(self.settings.refresh_seconds)
-            try:
-                await asyncio.to_thread(self.refresh)
-            except Exception as exc:
-                log.warning("registry refresh failed, serving what is cached: %s", exc)
+        """Refresh forever: when the registry announces a change (PostgreSQL), else every
+        `refresh_seconds`; a registry that cannot be reached leaves the cache as it was."""
+        loop = asyncio.get_running_loop()
+        changed = asyncio.Event()
+        listener = None
+        if can_listen(self.registry.engine):
+            listener = ChangeListener(
+                self.registry.engine,
+                lambda: loop.call_soon_threadsafe(changed.set),
+                self.settings.database_connect_timeout,
+            )
+            listener.start()
+        try:
+            while True:
+                listening = listener is not None and listener.connected
+                wait = NOTIFIED_POLL_SECONDS if listening else self.settings.refresh_seconds
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), wait)
+                changed.clear()
+                try:
+                    await asyncio.to_thread(self.refresh)
+                except Exception as exc:
+                    log.warning("registry refresh failed, serving what is cached: %s", exc)
+        finally:
+            if listener is not None:
+                listener.stop()
 
 
 def _short(reason: str) -> str:
