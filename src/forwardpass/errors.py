@@ -144,6 +144,12 @@ class RegistryUnavailable(ForwardpassError):
     code, status = "RegistryUnavailable", 503
 
 
+class ProviderUnavailable(ForwardpassError):
+    """FORWARDPASS_EXECUTION_PROVIDERS names a provider this ONNX Runtime cannot use (at start)."""
+
+    code, status = "BadSetting", 500
+
+
 class SignatureError(ForwardpassError):
     """A signature that does not describe its ONNX graph; raised when a model is imported."""
 

@@ -17,7 +17,7 @@ from forwardpass.cli import common, deployment, model, predict
 from forwardpass.errors import ForwardpassError
 from forwardpass.registry import Registry, tokens
 from forwardpass.registry import migrate as migrations
-from forwardpass.runtime import usable_cores
+from forwardpass.runtime import providers, usable_cores
 from forwardpass.server import create_app
 from forwardpass.server import workers as workers_mod
 from forwardpass.server.app import configure_logging
@@ -96,6 +96,10 @@ def serve(
         as_json=False,
     )
     count = config.worker_count(usable_cores())
+    try:
+        providers.chosen(config.execution_providers)  # here too: the workers would only die
+    except ForwardpassError as exc:
+        common.fail(exc.message, exc.code, as_json=False)
     with common.registry(config, as_json=False) as registry:
         _announce_admin(config, registry)
         if count > 1 and not config.redis_url:

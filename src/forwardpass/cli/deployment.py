@@ -52,6 +52,7 @@ def _print(data: dict[str, Any]) -> None:
     if text.get("load_error") is None:
         text.pop("load_error", None)
     text["limits"] = limits_text(data["limits"], data["effective_limits"])
+    text["execution_providers"] = ", ".join(data["execution_providers"])
     if "usage" in data:
         u = data["usage"]
         errors = ", ".join(f"{k} {v}" for k, v in u["errors"].items()) or "none"

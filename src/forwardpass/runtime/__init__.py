@@ -28,8 +28,16 @@ _CALLER_FAULTS: tuple[type[BaseException], ...] = (
 class Model:
     """A loaded model version: its signature, its graph's tensors and an ORT session."""
 
-    def __init__(self, path: Path, *, threads: int = 0, timeout: float = 30.0) -> None:
-        """`timeout` is the longest one call of `run` may take, in seconds."""
+    def __init__(
+        self,
+        path: Path,
+        *,
+        threads: int = 0,
+        timeout: float = 30.0,
+        providers: list[str] | None = None,
+    ) -> None:
+        """`timeout` is the longest one call of `run` may take, in seconds; `providers` the
+        execution providers in order of preference (`runtime.providers.chosen`; None: CPU)."""
         proto = onnx.load(str(path), load_external_data=False)
         found = sig.read(proto)
         if found is None:
@@ -48,8 +56,10 @@ class Model:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
         self.session = ort.InferenceSession(
-            proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
+            proto.SerializeToString(), options, providers=providers or ["CPUExecutionProvider"]
         )
+        #: What runs it: ORT drops a listed provider that cannot take this model.
+        self.providers: list[str] = self.session.get_providers()
         self.output_names = sorted({f.tensor for f in self.signature.outputs})
         self.timeout = timeout
 

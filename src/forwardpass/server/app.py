@@ -48,6 +48,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
     cache = ServedDeployments(
         registry, settings, observe_batch=lambda sha: metrics.batch_observer(sha[:12])
     )
+    metrics.show_provider(cache.providers[0])
     guard = Guard(settings, registry, cache)
     drain = Drain(settings.drain_seconds)
 

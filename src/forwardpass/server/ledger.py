@@ -29,8 +29,9 @@ FLUSH_ENTRIES = 128
 log = logging.getLogger("forwardpass.server")
 _requests = logs.RequestLog("forwardpass.requests")
 
-# deployment id, HTTP status, rows, errorCode (None for a 200), seconds, time.time()
-Entry = tuple[str, int, int, str | None, float, float]
+# deployment id, HTTP status, rows, errorCode (None for a 200), seconds, time.time(),
+# seconds waiting for the model
+Entry = tuple[str, int, int, str | None, float, float, float]
 
 
 class Ledger:
@@ -42,10 +43,16 @@ class Ledger:
         self._soon = False  # a flush is scheduled on the loop
 
     def add(
-        self, deployment_id: str, status: int, rows: int, code: str | None, seconds: float
+        self,
+        deployment_id: str,
+        status: int,
+        rows: int,
+        code: str | None,
+        seconds: float,
+        queue: float = 0.0,
     ) -> None:
         entries = self._entries
-        entries.append((deployment_id, status, rows, code, seconds, time.time()))
+        entries.append((deployment_id, status, rows, code, seconds, time.time(), queue))
         if len(entries) >= FLUSH_ENTRIES and not self._soon:
             # After the current request's answer, not before it.
             self._soon = True
@@ -64,12 +71,17 @@ class Ledger:
         if not entries:
             return
         done = self._guard.done
-        for deployment_id, _, rows, code, _, _ in entries:
+        for deployment_id, _, rows, code, _, _, _ in entries:
             done(deployment_id, rows, code)
         metrics.observe_requests(
             # Unknown ids share one label: random ids cannot grow the metrics without bound.
             (metrics.UNKNOWN if status == 404 else deployment_id, status, rows, seconds)
-            for deployment_id, status, rows, _, seconds, _ in entries
+            for deployment_id, status, rows, _, seconds, _, _ in entries
+        )
+        metrics.observe_queue(
+            (deployment_id, queue)
+            for deployment_id, status, _, _, _, _, queue in entries
+            if status == 200
         )
         _requests.lines(
             [
@@ -78,7 +90,7 @@ class Ledger:
                     f"forward deployment={_shown(deployment_id)} status={status} rows={rows} "
                     f"ms={seconds * 1000:.2f}",
                 )
-                for deployment_id, status, rows, _, seconds, made in entries
+                for deployment_id, status, rows, _, seconds, made, _ in entries
             ]
         )
 

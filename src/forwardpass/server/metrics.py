@@ -61,6 +61,20 @@ BATCH_ROWS = Histogram(
     ["model"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096),
 )
+# The autoscaling signal (deploy/kubernetes/): time in the queue grows before latency
+# does, and it does not grow with a model's own run time as request latency does.
+QUEUE_SECONDS = Histogram(
+    "forwardpass_queue_seconds",
+    "Seconds an answered request waited for the model before its batch ran, by deployment.",
+    ["deployment"],
+    buckets=LATENCY_BUCKETS,
+)
+PROVIDER = Gauge(
+    "forwardpass_execution_provider",
+    "1 for the ONNX Runtime execution provider this server's models run on first.",
+    ["provider"],
+    multiprocess_mode="max",
+)
 QUEUE_DEPTH = Gauge(
     "forwardpass_queue_depth",
     "Requests waiting for the model when its latest batch started, by model version.",
@@ -108,14 +122,36 @@ def observe_requests(requests: Iterable[tuple[str, int, int, float]]) -> None:
         if rows:
             row_count.inc(rows)
     for deployment, buckets in latency.items():
-        # No public call adds many observations at once; these are the attributes that
-        # Histogram.observe itself updates (tests/server/test_metrics.py checks that the
-        # exposition is the same as observing each value).
-        child = LATENCY.labels(deployment)
-        for bucket, observed in zip(child._buckets, buckets, strict=False):
-            if observed:
-                bucket.inc(observed)
-        child._sum.inc(buckets[-1])
+        _add_observations(LATENCY.labels(deployment), buckets)
+
+
+def observe_queue(waits: Iterable[tuple[str, float]]) -> None:
+    """Observe the queue times of answered requests, given as (deployment, seconds), in bulk
+    as `observe_requests` does."""
+    summed: dict[str, list[float]] = {}
+    for deployment, seconds in waits:
+        buckets = summed.get(deployment)
+        if buckets is None:
+            buckets = summed[deployment] = [0.0] * (len(_BOUNDS) + 1)
+        buckets[bisect.bisect_left(_BOUNDS, seconds)] += 1
+        buckets[-1] += seconds
+    for deployment, buckets in summed.items():
+        _add_observations(QUEUE_SECONDS.labels(deployment), buckets)
+
+
+def _add_observations(child: Histogram, buckets: list[float]) -> None:
+    """Add counts per bucket (and their sum, last) to a histogram's series at once."""
+    # No public call adds many observations at once; these are the attributes that
+    # Histogram.observe itself updates (tests/server/test_metrics.py checks that the
+    # exposition is the same as observing each value).
+    for bucket, observed in zip(child._buckets, buckets, strict=False):
+        if observed:
+            bucket.inc(observed)
+    child._sum.inc(buckets[-1])
+
+
+def show_provider(provider: str) -> None:
+    PROVIDER.labels(provider).set(1)
 
 
 _BOUNDS = (*LATENCY_BUCKETS, math.inf)  # as Histogram adds +Inf

@@ -20,6 +20,7 @@ from forwardpass.limits.plan import Limits
 from forwardpass.model import graph
 from forwardpass.registry import Deployment, ModelVersion, Registry
 from forwardpass.registry.usage import shown
+from forwardpass.runtime.providers import chosen as chosen_providers
 from forwardpass.settings import Settings
 
 
@@ -116,11 +117,14 @@ def deployment_data(
     token: str | None = None,
     *,
     load_error: str | None = None,
+    providers: list[str] | None = None,
 ) -> dict[str, Any]:
     """A deployment as the management API, the pages and the CLI's `--json` show it.
 
     The token is never stored readable: it is only here when just made (`token`).
-    `load_error` is why its model could not be loaded, where the caller knows.
+    `load_error` is why its model could not be loaded, where the caller knows; `providers`
+    the execution providers that run it, where the caller knows (else those the settings
+    choose on this machine).
     """
     data = deployment.to_dict()
     base = public_base_url(registry, settings)
@@ -132,6 +136,7 @@ def deployment_data(
     data["effective_limits"] = Limits.of(deployment.limits, settings).to_dict()
     data["usage"] = shown(registry.usage(deployment.id))
     data["load_error"] = load_error
+    data["execution_providers"] = providers or chosen_providers(settings.execution_providers)
     if token is not None:
         data["token"] = token
     return data

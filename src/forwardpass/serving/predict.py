@@ -26,8 +26,9 @@ from forwardpass.serving.served import Live, ServedDeployments
 T_co = TypeVar("T_co", covariant=True)
 
 #: What `predict` records of each request: deployment id, HTTP status, rows, errorCode (None
-#: on success) and seconds. 499 is a client that went away, as nginx counts it.
-Record = Callable[[str, int, int, str | None, float], None]
+#: on success), seconds, and seconds it waited for the model. 499 is a client that went
+#: away, as nginx counts it.
+Record = Callable[[str, int, int, str | None, float, float], None]
 
 
 class _Admin:
@@ -89,7 +90,8 @@ class Predictor:
             status, code = 499, "ClientDisconnect"
             raise
         finally:
-            self.record(deployment_id, status, count, code, time.perf_counter() - timing.started)
+            seconds = time.perf_counter() - timing.started
+            self.record(deployment_id, status, count, code, seconds, timing.queue)
 
     def _find(self, deployment_id: str, credentials: Credentials) -> Live:
         if isinstance(credentials, _Admin):

@@ -32,7 +32,7 @@ from forwardpass.limits.pixels import PixelBudget
 from forwardpass.limits.plan import Limits
 from forwardpass.registry import Deployment, Registry
 from forwardpass.registry.changes import ChangeListener, can_listen
-from forwardpass.runtime import Model, default_threads
+from forwardpass.runtime import Model, default_threads, providers
 from forwardpass.runtime.deadlines import DEADLINES
 from forwardpass.settings import Settings
 
@@ -107,6 +107,8 @@ class ServedDeployments:
         self.registry = registry
         self.settings = settings
         self.observe_batch = observe_batch
+        #: The execution providers every model session gets; a bad setting fails here, at start.
+        self.providers = providers.chosen(settings.execution_providers)
         self._live: dict[str, Live] = {}
         self._models: dict[str, Loaded] = {}
         self._generation: int | None = None
@@ -202,6 +204,12 @@ class ServedDeployments:
             load_error=load_error,
         )
 
+    def providers_of(self, deployment_id: str) -> list[str] | None:
+        """The execution providers that run the deployment's model (None: not in memory)."""
+        live = self._live.get(deployment_id)
+        loaded = self._models.get(live.sha256) if live is not None and live.interface else None
+        return loaded.model.providers if loaded is not None else None
+
     def failures(self) -> dict[str, str]:
         """The deployments whose model failed to load, with the reason."""
         return {d.id: d.load_error for d in self._live.values() if d.load_error is not None}
@@ -211,7 +219,10 @@ class ServedDeployments:
         if loaded is None:
             threads = self.settings.ort_threads or default_threads(self.settings.workers or 1)
             model = Model(
-                self.registry.store.path(sha256), threads=threads, timeout=self.settings.run_timeout
+                self.registry.store.path(sha256),
+                threads=threads,
+                timeout=self.settings.run_timeout,
+                providers=self.providers,
             )
             observe = self.observe_batch(sha256) if self.observe_batch else None
             batcher = Batcher(

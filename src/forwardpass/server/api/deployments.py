@@ -35,6 +35,7 @@ class DeploymentsApi:
             deployment,
             token,
             load_error=self.cache.failures().get(deployment.id),
+            providers=self.cache.providers_of(deployment.id) or self.cache.providers,
         )
 
     async def list(self, request: Request) -> Response:
