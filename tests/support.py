@@ -23,6 +23,8 @@ def free_port() -> int:
 def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORWARDPASS_")}
     env["FORWARDPASS_DATA_DIR"] = str(data_dir)
+    # No load balancer to drain from: a stopping test server stops at once.
+    env["FORWARDPASS_DRAIN_SECONDS"] = "0"
     env.update(extra)
     return env
 

@@ -81,6 +81,7 @@ JSON_COMMANDS = {
     "deployment rotate-token": [_ID],
     "deployment delete": [_ID],
     "demo": [],
+    "migrate": [],
 }
 
 

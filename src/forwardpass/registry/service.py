@@ -50,16 +50,24 @@ class Registry(ModelVersions, Deployments):
                 connect_timeout=settings.database_connect_timeout,
                 statement_timeout=settings.database_statement_timeout,
             )
-            if migrating is None:
-                migrating = settings.migrate_on_start or not settings.on_postgres
-            if migrating:
-                migrate.upgrade(engine)
-            else:
-                migrate.require_current(engine)
         except (OSError, ImportError, SQLAlchemyError) as exc:  # ImportError: no DB driver
             raise RegistryUnavailable(
                 f"cannot open the registry {shown_url(settings.registry_url)}: {exc}"
             ) from None
+        if migrating is None:
+            migrating = settings.migrate_on_start or not settings.on_postgres
+        try:
+            if migrating:
+                migrate.upgrade(engine)
+            else:
+                migrate.require_current(engine)
+        except BaseException as exc:
+            engine.dispose()  # its connections, not left to the garbage collector
+            if isinstance(exc, SQLAlchemyError):
+                raise RegistryUnavailable(
+                    f"cannot open the registry {shown_url(settings.registry_url)}: {exc}"
+                ) from None
+            raise
         folder = ModelStore(settings.model_path)
         store: Store = (
             DatabaseStore(engine, ModelStore(settings.model_cache_path), folder)

@@ -246,6 +246,12 @@ SCHEMAS: dict[str, Any] = {
                 "description": "why this server could not load its model (then it answers "
                 "503 ModelNotLoaded)",
             },
+            "execution_providers": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "the ONNX Runtime execution providers that run its model on "
+                "this server, in order of preference",
+            },
         },
     },
 }
