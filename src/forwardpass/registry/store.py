@@ -148,11 +148,14 @@ class ModelStore:
             if digest.hexdigest() != sha256:
                 raise ValueError(f"the bytes of model {sha256[:12]} hash to {digest.hexdigest()}")
             os.replace(tmp, target)
+            stat = os.fstat(fd)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
         finally:
             os.close(fd)
+        with self._checking:  # hashed while written: not again
+            self._checked[sha256] = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         return target
 
     def clean(self, recorded: Callable[[], set[str]]) -> list[Path]:
