@@ -14,10 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import resource
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -119,32 +122,31 @@ def limits() -> list[str]:
     return found
 
 
-@pytest.fixture(scope="module")
-def container(image: str) -> Iterator[dict[str, Any]]:
-    """The image's entry point, as the Kubernetes manifests run it, published on a loopback
-    port of this machine (so it listens on the container's every address, not loopback)."""
-    port = free_port()
-    name = f"forwardpass-test-{port}"
-    podman(
-        "run",
-        "--detach",
-        f"--name={name}",
-        *limits(),
-        "--cpus=1",
-        "--read-only",
-        "--tmpfs=/tmp",
-        "--cap-drop=ALL",
-        "--security-opt=no-new-privileges",
-        f"--env=FORWARDPASS_ADMIN_TOKEN={ADMIN}",
-        f"--publish=127.0.0.1:{port}:8000",
-        image,
-    )
-    base = f"http://127.0.0.1:{port}"
+# As the Kubernetes manifests run the pods: read-only root, no capabilities, no new ones.
+LOCKED_DOWN = ("--read-only", "--tmpfs=/tmp", "--cap-drop=ALL", "--security-opt=no-new-privileges")
+
+
+@contextmanager
+def started(image: str, base: str, *options: str) -> Iterator[str]:
+    """The image's entry point in a container, with `options`, until it answers `base`."""
+    name = f"forwardpass-test-{uuid.uuid4().hex[:8]}"
+    podman("run", "--detach", f"--name={name}", *limits(), *LOCKED_DOWN, *options, image)
     try:
         wait_ready(name, base)
-        yield {"name": name, "base": base}
+        yield name
     finally:
         podman("rm", "--force", "--volumes", "--time=5", name, check=False)
+
+
+@pytest.fixture(scope="module")
+def container(image: str) -> Iterator[dict[str, Any]]:
+    """The image as it is, published on a loopback port of this machine (so it listens on
+    the container's every address, not its loopback), with one CPU, on its own SQLite."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = (f"--env=FORWARDPASS_ADMIN_TOKEN={ADMIN}", "--env=FORWARDPASS_DRAIN_SECONDS=1")
+    with started(image, base, "--cpus=1", *env, f"--publish=127.0.0.1:{port}:8000") as name:
+        yield {"name": name, "base": base}
 
 
 def wait_ready(name: str, base: str, timeout: float = 120) -> None:
@@ -162,9 +164,9 @@ def wait_ready(name: str, base: str, timeout: float = 120) -> None:
     pytest.fail(f"the container did not become ready:\n{podman('logs', name).stderr}")
 
 
-def test_the_image_serves_a_deployment_made_through_its_management_api(container, tmp_path):
-    base, admin = container["base"], bearer(ADMIN)
-    model = models.scaled(tmp_path / "scaled.onnx", 2.5)
+def deploy_and_predict(base: str, model: Path) -> None:
+    """Import `model` (y = 2.5 x) through the management API, deploy it, predict."""
+    admin = bearer(ADMIN)
     r = httpx.post(
         f"{base}/api/v1/models",
         headers=admin,
@@ -194,6 +196,10 @@ def test_the_image_serves_a_deployment_made_through_its_management_api(container
     assert [row["y"]["data"] for row in r.json()["rows"]] == [[2.5 * v for v in x] for x in rows]
 
 
+def test_the_image_serves_a_deployment_made_through_its_management_api(container, tmp_path):
+    deploy_and_predict(container["base"], models.scaled(tmp_path / "scaled.onnx", 2.5))
+
+
 def test_it_runs_as_its_own_user_and_fits_onnx_runtime_to_the_cpu_quota(container):
     name = container["name"]
     assert podman("exec", name, "id", "-u").stdout.strip() == "10001"
@@ -213,3 +219,23 @@ def test_sigterm_stops_it_cleanly(container):
     state = json.loads(podman("inspect", "--format={{json .State}}", name).stdout)
     assert state["ExitCode"] == 0, podman("logs", name).stderr
     assert "Finished server process" in podman("logs", name).stderr
+
+
+def test_the_migration_job_then_a_node_on_postgresql(image, postgres_url, tmp_path):
+    """The Kubernetes flow: `migrate` once, then a node that does not migrate, keeps the
+    registry (model bytes too) in PostgreSQL and only a cache on its own volume."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = (
+        f"--env=FORWARDPASS_DATABASE_URL={postgres_url}",
+        "--env=FORWARDPASS_MIGRATE_ON_START=false",
+        f"--env=FORWARDPASS_ADMIN_TOKEN={ADMIN}",
+    )
+    # The host's network: PostgreSQL listens on this machine's loopback.
+    podman("run", "--rm", "--network=host", *limits(), *LOCKED_DOWN, *env, image, "migrate")
+    node = ("--network=host", *env, f"--env=FORWARDPASS_PORT={port}")
+    with started(image, base, *node) as name:
+        deploy_and_predict(base, models.scaled(tmp_path / "scaled.onnx", 2.5))
+        found = podman("exec", name, "find", "/var/cache/forwardpass", "-type", "f").stdout
+        cached = [Path(line).name for line in found.split()]
+        assert any(re.fullmatch(r"[0-9a-f]{64}\.onnx", entry) for entry in cached), cached
