@@ -13,6 +13,7 @@ import onnxruntime as ort
 from forwardpass.errors import BadData, InternalError, ModelTimeout, SignatureError
 from forwardpass.model import graph
 from forwardpass.model import signature as sig
+from forwardpass.runtime import cpus
 from forwardpass.runtime.deadlines import DEADLINES
 
 log = logging.getLogger("forwardpass.runtime")
@@ -94,11 +95,14 @@ def _short(exc: BaseException) -> str:
 
 
 def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity, e.g. under taskset or a cgroup)."""
+    """Cores this process may run on (its CPU affinity, e.g. under taskset or a cgroup),
+    fewer when its cgroup's CPU quota grants less (a container's CPU limit), at least 1."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+    granted = cpus.quota()
+    return cores if granted is None else max(1, min(cores, int(granted)))
 
 
 def default_threads(workers: int) -> int:
