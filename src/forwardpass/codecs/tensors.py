@@ -97,8 +97,8 @@ class TensorCodec:
         self.rows = rows
         self.decodes_images = rows.decodes_images
         self._inputs = {f.api_name: f for f in rows.inputs}
-        self.inputs = [_input_info(f) for f in rows.inputs]
-        self.outputs = [_output_info(f) for f in rows.outputs]
+        self.inputs = [input_info(f) for f in rows.inputs]
+        self.outputs = [output_info(f) for f in rows.outputs]
         self.output_names = [f.api_name for f in rows.outputs]
 
     def count(self, tensors: Mapping[str, InputTensor]) -> int:
@@ -174,14 +174,16 @@ class TensorCodec:
         return ", ".join(repr(name) for name in self._inputs)
 
 
-def _input_info(f: Field) -> TensorInfo:
+def input_info(f: Field) -> TensorInfo:
+    """How the model metadata states an input feature (an image also takes UINT8 pixels)."""
     kind = f.feature.type
     if kind in ("categorical", "text", "image"):
         return TensorInfo(f.api_name, BYTES, (-1, 1), feature_type=kind)
     return TensorInfo(f.api_name, datatype_of(f.codec.dtype), (-1, *f.feature.shape), None, kind)
 
 
-def _output_info(f: Field) -> TensorInfo:
+def output_info(f: Field) -> TensorInfo:
+    """How the model metadata states an output feature."""
     kind = f.feature.type
     if isinstance(f.codec, CategoricalCodec):
         labels = tuple(f.codec.labels)

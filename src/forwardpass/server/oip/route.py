@@ -31,6 +31,7 @@ from forwardpass.errors import (
 )
 from forwardpass.server.oip import wire
 from forwardpass.server.rows.route import RequestBody
+from forwardpass.services.openapi_oip import PLATFORM
 from forwardpass.serving.auth import authorize_header
 from forwardpass.serving.predict import Predictor
 from forwardpass.serving.served import Live
@@ -39,8 +40,6 @@ log = logging.getLogger("forwardpass.requests")
 
 #: What `GET /v2` says the server speaks beyond the core protocol.
 EXTENSIONS = ("binary_tensor_data", "classification")
-#: The platform of every model: forwardpass runs them all in ONNX Runtime.
-PLATFORM = "onnxruntime_onnx"
 
 
 def error_response(error: ForwardpassError) -> Response:
