@@ -242,7 +242,20 @@ def paths(
                     },
                 },
                 "responses": {
-                    "200": ok("The requested outputs.", "oip-infer-response"),
+                    "200": {
+                        "description": (
+                            "The requested outputs: JSON, or when any is asked as binary, the "
+                            "JSON of Inference-Header-Content-Length bytes then raw tensors."
+                        ),
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/oip-infer-response"}
+                            },
+                            "application/octet-stream": {
+                                "schema": {"type": "string", "format": "binary"}
+                            },
+                        },
+                    },
                     **errors("400", "401", "403", "404", "413", "429", "500", "503", "504"),
                 },
             },

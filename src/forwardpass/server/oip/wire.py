@@ -66,9 +66,9 @@ def parse(body: bytes, header_length: str | None, max_rows: int) -> InferRequest
     if type(header) is not dict:
         raise BadData('the request must be a JSON object {"inputs": [...]}')
     request_id = header.get("id")
-    if request_id is not None and type(request_id) is not str:
+    if "id" in header and type(request_id) is not str:
         raise JsonPropertyTypeMismatch(f'"id" must be a string, got {json_type(request_id)}')
-    parameters = _object(header.get("parameters"), '"parameters"')
+    parameters = _object(header, "parameters", '"parameters"')
     inputs = header.get("inputs")
     if type(inputs) is not list:
         raise JsonPropertyTypeMismatch(f'"inputs" must be a list, got {json_type(inputs)}')
@@ -85,16 +85,16 @@ def parse(body: bytes, header_length: str | None, max_rows: int) -> InferRequest
     binary = _flag(parameters, "binary_data_output", "the request's")
     outputs = header.get("outputs")
     requested = None
-    if outputs is not None:
+    if "outputs" in header:
         if type(outputs) is not list:
             raise JsonPropertyTypeMismatch(f'"outputs" must be a list, got {json_type(outputs)}')
         requested = [_requested(item, binary) for item in outputs]
     return InferRequest(request_id, tensors, requested, binary)
 
 
-def _object(value: Any, what: str) -> dict[str, Any]:
-    if value is None:
-        return {}
+def _object(container: dict[str, Any], key: str, what: str) -> dict[str, Any]:
+    """`container[key]`, an object; {} when it is not there (null is not an object)."""
+    value = container.get(key, {})
     if type(value) is not dict:
         raise JsonPropertyTypeMismatch(f"{what} must be an object, got {json_type(value)}")
     return value
@@ -111,9 +111,9 @@ def _requested(item: Any, binary: bool) -> Requested:
     if type(item) is not dict or type(item.get("name")) is not str:
         raise JsonPropertyTypeMismatch('each of "outputs" must be an object with a "name"')
     name = item["name"]
-    parameters = _object(item.get("parameters"), f"the parameters of output {name!r}")
+    parameters = _object(item, "parameters", f"the parameters of output {name!r}")
     classification = parameters.get("classification")
-    if classification is not None and (type(classification) is not int or classification < 1):
+    if "classification" in parameters and (type(classification) is not int or classification < 1):
         raise BadData(f"output {name!r}: classification must be a whole number of 1 or more")
     binary = _flag(parameters, "binary_data", f"output {name!r}:", binary)
     return Requested(name, binary, classification)
@@ -136,7 +136,7 @@ def _input(item: Any, rest: bytes, offset: int, max_rows: int) -> tuple[InputTen
         raise PayloadTooLarge(
             f"input {name!r}: {shape[0]} rows is over the limit of {max_rows} rows a request"
         )
-    parameters = _object(item.get("parameters"), f"the parameters of input {name!r}")
+    parameters = _object(item, "parameters", f"the parameters of input {name!r}")
     size = parameters.get("binary_data_size")
     if size is not None:
         if type(size) is not int or size < 0:
