@@ -159,15 +159,15 @@ def _raw(name: str, datatype: str, chunk: bytes, shape: list[int]) -> Any:
     elements = math.prod(shape)
     if datatype == BYTES:
         values: list[bytes] = []
-        at = 0
-        while at < len(chunk):
-            if at + 4 > len(chunk):
+        append, unpack, end, at = values.append, _LENGTH.unpack_from, len(chunk), 0
+        while at < end:
+            if at + 4 > end:
                 raise BadData(f"input {name!r}: a BYTES element's length is cut off")
-            (length,) = _LENGTH.unpack_from(chunk, at)
-            if at + 4 + length > len(chunk):
+            start = at + 4
+            at = start + unpack(chunk, at)[0]
+            if at > end:
                 raise BadData(f"input {name!r}: a BYTES element goes beyond its data")
-            values.append(chunk[at + 4 : at + 4 + length])
-            at += 4 + length
+            append(chunk[start:at])
         if len(values) != elements:
             raise BadData(
                 f"input {name!r}: its shape holds {elements} elements, its data {len(values)}"
@@ -190,7 +190,7 @@ def _json(name: str, datatype: str, data: Any, shape: list[int]) -> Any:
         raise JsonPropertyTypeMismatch(f"input {name!r}: data must be a list")
     if datatype == BYTES:
         flat = _flatten(data)
-        if not all(type(v) is str for v in flat):
+        if not set(map(type, flat)) <= {str}:
             raise JsonPropertyTypeMismatch(f"input {name!r}: BYTES data must hold strings")
         if len(flat) != elements:
             raise BadData(
@@ -218,7 +218,7 @@ def _json(name: str, datatype: str, data: Any, shape: list[int]) -> Any:
 
 
 def _flatten(data: list[Any]) -> list[Any]:
-    if not any(type(v) is list for v in data):
+    if list not in set(map(type, data)):
         return data
     flat: list[Any] = []
     for v in data:
