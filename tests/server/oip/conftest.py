@@ -9,29 +9,41 @@ from typing import Any
 import httpx
 import pytest
 
+from forwardpass.registry import Registry
+from forwardpass.services.models import import_model
+from forwardpass.settings import Settings
 from tests import models
-from tests.support import bearer, cli_json, wait_for
+from tests.support import bearer, wait_for
 
 
 @pytest.fixture(scope="session")
 def oip(served: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """`served`, plus "digits" (an image model) and "disabled" (demo, disabled)."""
+    if "digits" in served:
+        return served
     data_dir: Path = served["data_dir"]
-    if "digits" not in served:
-        path = models.digits_classifier(tmp_path_factory.mktemp("oip") / "digits.onnx")
-        cli_json(data_dir, "model", "import", str(path), "--name", "digits")
-        served["digits"] = cli_json(data_dir, "deployment", "create", "digits")
-        served["disabled"] = cli_json(data_dir, "deployment", "create", "demo", "--disabled")
-        base = served["server"].base
-        # The server sees new deployments at its next refresh of the registry.
-        wait_for(
-            lambda: (
-                httpx.get(
-                    f"{base}/v2/models/{served['digits']['id']}/ready",
-                    headers=bearer(served["digits"]["token"]),
-                ).status_code
-                == 200
-            ),
-            timeout=10,
-        )
+    path = models.digits_classifier(tmp_path_factory.mktemp("oip") / "digits.onnx")
+    # In this process, through the registry the server reads: the CLI would cost a Python
+    # start and its imports per step.
+    registry = Registry.open(Settings(data_dir=data_dir))
+    try:
+        import_model(registry, path.read_bytes(), "digits", None)
+        for key, model, enabled in (("digits", "digits", True), ("disabled", "demo", False)):
+            deployment, token = registry.create_deployment(model, None, enabled=enabled)
+            url = served["server"].url(deployment.id)
+            served[key] = {"id": deployment.id, "token": token, "url": url}
+    finally:
+        registry.close()
+    digits = served["digits"]
+    base = served["server"].base
+    # The server sees new deployments at its next refresh of the registry.
+    wait_for(
+        lambda: (
+            httpx.get(
+                f"{base}/v2/models/{digits['id']}/ready", headers=bearer(digits["token"])
+            ).status_code
+            == 200
+        ),
+        timeout=10,
+    )
     return served
