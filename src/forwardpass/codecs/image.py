@@ -127,6 +127,8 @@ class ImageCodec(Codec):
             raise BadData(
                 at(None, self.feature.name, f"pixels need 1, 3 or 4 channels, got {channels}")
             )
+        if not height or not width:
+            raise BadData(at(None, self.feature.name, f"an image is {width}x{height} pixels"))
         if height * width > self.options.max_pixels:
             raise BadData(
                 at(

@@ -212,10 +212,11 @@ class RowCodec:
         columns: list[tuple[Field, np.ndarray]] = []
         for group in self._out:
             found = outputs.get(group.tensor.name)
-            if found is None and count == 0:  # nothing was run for no examples
-                found = np.zeros((0, sum(f.feature.size for f in group.fields)), group.tensor.dtype)
-            assert found is not None
-            array = found.reshape(count, -1)
+            if count:
+                assert found is not None
+                array = found.reshape(count, -1)
+            else:  # nothing was run for no examples
+                array = np.zeros((0, sum(f.feature.size for f in group.fields)), group.tensor.dtype)
             offset = 0
             for f in group.fields:
                 size = f.feature.size

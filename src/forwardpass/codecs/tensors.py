@@ -156,7 +156,7 @@ class TensorCodec:
             raise BadData(at(None, name, "classification takes an output of scores"))
         if k < 1:
             raise BadData(at(None, name, f"classification needs a count of 1 or more, got {k}"))
-        scores = array.reshape(count, -1).astype(np.float64)
+        scores = array.astype(np.float64)  # [count, size], as output_columns cuts it
         k = min(k, scores.shape[1])
         labels = f.codec.labels if isinstance(f.codec, CategoricalCodec) else None
         # A stable sort: equal scores keep the order of their classes.
@@ -240,8 +240,11 @@ def _column(f: Field, tensor: InputTensor, count: int) -> np.ndarray:
 
 
 def _strings(name: str, values: Sequence[bytes | str]) -> list[str]:
+    kinds = set(map(type, values))
+    if kinds <= {str}:  # JSON tensors
+        return list(values)  # type: ignore[arg-type]
     try:
-        if values and set(map(type, values)) == {bytes}:
+        if kinds == {bytes}:
             # One decode of them all joined, in C; unless an element holds the separator.
             texts = b"\0".join(values).decode().split("\0")  # type: ignore[arg-type]
             if len(texts) == len(values):

@@ -124,6 +124,28 @@ def test_a_bad_tensor_request_is_a_4xx_in_the_protocols_error_body(oip, case):
     assert list(answer.json()) == ["error"] and message in answer.json()["error"]
 
 
+def image(datatype: str, shape: list[int], data: list[Any]) -> dict[str, Any]:
+    return {"inputs": [{"name": "image", "datatype": datatype, "shape": shape, "data": data}]}
+
+
+BAD_IMAGES = {
+    "no pixels": (image("UINT8", [2, 0, 0, 3], []), "0x0"),
+    "two channels": (image("UINT8", [1, 8, 8, 2], [0] * 128), "1, 3 or 4 channels"),
+    "pixels without channels": (image("UINT8", [1, 8, 8], [0] * 64), "UINT8 pixels [N, H, W, C]"),
+    "not an image": (image("BYTES", [1, 1], ["data:image/png;base64,AAAA"]), "not a PNG"),
+    "numbers for an image": (image("FP32", [1, 1], [1.0]), "holding image files"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_IMAGES))
+def test_a_bad_image_tensor_is_a_400(oip, case):
+    body, message = BAD_IMAGES[case]
+    answer = send(oip["digits"], body)
+    assert answer.status_code == 400, answer.text
+    assert message in answer.json()["error"]
+
+
+@pytest.mark.slow
 def test_the_server_answers_after_the_bad_requests(oip):
     demo = oip["demo"]
     for body, _, _ in BAD.values():
@@ -133,6 +155,28 @@ def test_the_server_answers_after_the_bad_requests(oip):
     assert answer.json()["outputs"][0]["shape"] == [2, 1]
     base = infer_url(demo).split("/v2/")[0]
     assert httpx.get(f"{base}/v2/health/ready").status_code == 200
+
+
+def test_an_empty_batch_is_answered_with_empty_tensors(oip):
+    demo, iris = oip["demo"], oip["iris"]
+    inputs = [{**t, "shape": [0, 1], "data": []} for t in good_inputs()]
+    answer = send(demo, {"inputs": inputs})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outputs"][0] == {
+        "name": "Weight",
+        "datatype": "FP32",
+        "shape": [0, 1],
+        "data": [],
+    }
+    top = send(
+        iris,
+        {
+            "inputs": [{"name": "X", "datatype": "FP32", "shape": [0, 4], "data": []}],
+            "outputs": [{"name": "output_probability", "parameters": {"classification": 2}}],
+        },
+    )
+    assert top.status_code == 200, top.text
+    assert top.json()["outputs"][0]["shape"] == [0, 2]
 
 
 def test_a_binary_request_with_text_tensors(oip):
