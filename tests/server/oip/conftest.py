@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from forwardpass.registry import Registry
+from forwardpass.services.changes import apply_changes
 from forwardpass.services.models import import_model
 from forwardpass.settings import Settings
 from tests import models
@@ -18,7 +19,8 @@ from tests.support import bearer, wait_for
 
 @pytest.fixture(scope="session")
 def oip(served: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """`served`, plus "digits" (an image model) and "disabled" (demo, disabled)."""
+    """`served`, plus "digits" (an image model), "disabled" (demo, disabled) and "limited"
+    (demo, with a body limit of 2,000 bytes, 3 rows, and 2 requests at once then 1 an hour)."""
     if "digits" in served:
         return served
     data_dir: Path = served["data_dir"]
@@ -32,6 +34,11 @@ def oip(served: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dic
             deployment, token = registry.create_deployment(model, None, enabled=enabled)
             url = served["server"].url(deployment.id)
             served[key] = {"id": deployment.id, "token": token, "url": url}
+        limited, token = registry.create_deployment("demo", None, enabled=True)
+        limits = {"max_body_bytes": 2000, "max_rows": 3, "rate": 1 / 3600, "burst": 2}
+        apply_changes(registry, limited.id, {"limits": limits})
+        url = served["server"].url(limited.id)
+        served["limited"] = {"id": limited.id, "token": token, "url": url}
     finally:
         registry.close()
     digits = served["digits"]

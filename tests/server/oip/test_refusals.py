@@ -210,6 +210,20 @@ def test_a_binary_request_with_text_tensors(oip):
     assert list(weights) == pytest.approx(as_json)
 
 
+def test_the_deployments_limits_apply(oip):
+    """Rows (the first dimension), body size and rate, as on the rows API; each refused
+    request counts against the rate, as there."""
+    limited = oip["limited"]
+    four = [{**t, "shape": [4, 1], "data": t["data"] * 2} for t in good_inputs()]
+    too_many = send(limited, {"inputs": four})
+    assert too_many.status_code == 413 and "4 rows" in too_many.json()["error"]
+    big = send(limited, {"inputs": good_inputs(), "id": "x" * 3000})
+    assert big.status_code == 413 and "2000 bytes" in big.json()["error"]
+    throttled = send(limited, {"inputs": good_inputs()})
+    assert throttled.status_code == 429 and list(throttled.json()) == ["error"]
+    assert int(throttled.headers["retry-after"]) > 0
+
+
 def test_tokens(oip):
     demo, iris, disabled = oip["demo"], oip["iris"], oip["disabled"]
     body = {"inputs": good_inputs()}
