@@ -15,9 +15,9 @@ within its own request); when the model call or an encode fails, each request is
 encoded alone. A request whose client has gone away by the time its batch runs is not
 run at all: it fails with `Abandoned`.
 
-A request may come decoded by its way in (`Columns`: a tensor request, or images decoded
-off the event loop): its feeds join those of the rows decoded here, so a tensor request and
-a rows request of one deployment share a model call. A job marked `raw` is answered with
+A request may come with its feeds (a tensor request's `Columns`, or rows of images decoded
+off the event loop): they join those of the rows decoded here, so a tensor request and a
+rows request of one deployment share a model call. A job marked `raw` is answered with
 its slice of the model's outputs instead of rows, for a way in that shapes them itself.
 
 Each request may bring its deployment's run timeout. A model call gets the longest of its
