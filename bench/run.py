@@ -164,6 +164,9 @@ class System:
     decode: Callable[[Any], list[float]] = field(default=lambda answer: [])
     tolerance: float = 1e-5
     checked: bool = True  # the floor answers a constant: nothing to check
+    # rows -> request headers beyond Authorization and Content-Type (binary tensors' length)
+    headers: Callable[[list[dict[str, Any]]], dict[str, str]] = field(default=lambda rows: {})
+    binary: bool = False  # the answer is not JSON: `decode` gets the response itself
 
 
 def rows_body(rows: list[dict[str, Any]]) -> bytes:
@@ -210,6 +213,96 @@ def v2_body(rows: list[dict[str, Any]]) -> bytes:
 
 def v2_answer(answer: Any) -> list[float]:
     return [float(v) for v in answer["outputs"][0]["data"]]
+
+
+def tensors_json(rows: list[dict[str, Any]]) -> bytes:
+    """The rows as forwardpass's Open Inference Protocol inputs: JSON tensors [N, 1]."""
+    import orjson
+
+    n = len(rows)
+    return orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": name,
+                    "datatype": datatype,
+                    "shape": [n, 1],
+                    "data": [r[name] for r in rows],
+                }
+                for name, datatype in (("Type", "BYTES"), ("Sound", "BYTES"), ("Size", "FP32"))
+            ]
+        }
+    )
+
+
+def _tensors_binary_parts(rows: list[dict[str, Any]]) -> tuple[bytes, bytes]:
+    """The JSON header and the raw tensors of a binary request (as tritonclient sends it)."""
+    import struct
+
+    import orjson
+
+    n = len(rows)
+
+    def strings(name: str) -> bytes:
+        return b"".join(struct.pack("<I", len(v)) + v for v in (r[name].encode() for r in rows))
+
+    raw = {
+        "Type": strings("Type"),
+        "Sound": strings("Sound"),
+        "Size": np.array([r["Size"] for r in rows], dtype="<f4").tobytes(),
+    }
+    datatypes = {"Type": "BYTES", "Sound": "BYTES", "Size": "FP32"}
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": name,
+                    "datatype": datatypes[name],
+                    "shape": [n, 1],
+                    "parameters": {"binary_data_size": len(data)},
+                }
+                for name, data in raw.items()
+            ],
+            "parameters": {"binary_data_output": True},
+        }
+    )
+    return header, b"".join(raw.values())
+
+
+def tensors_binary(rows: list[dict[str, Any]]) -> bytes:
+    header, raw = _tensors_binary_parts(rows)
+    return header + raw
+
+
+def tensors_binary_headers(rows: list[dict[str, Any]]) -> dict[str, str]:
+    header, _ = _tensors_binary_parts(rows)
+    return {
+        "Inference-Header-Content-Length": str(len(header)),
+        "Content-Type": "application/octet-stream",
+    }
+
+
+def tensors_binary_answer(answer: httpx.Response) -> list[float]:
+    length = int(answer.headers["inference-header-content-length"])
+    return np.frombuffer(answer.content[length:], dtype="<f4").astype(float).tolist()
+
+
+def tensors_system(rows_api: System, binary: bool) -> System:
+    """The Open Inference Protocol of the same forwardpass server and deployment."""
+    base, _, rest = rows_api.url.partition("/deployment/")
+    deployment = rest.removesuffix("/forward")
+    key = "forwardpass-v2-binary" if binary else "forwardpass-v2-json"
+    return System(
+        key,
+        "forwardpass serve, one core, Open Inference Protocol, "
+        + ("binary tensors" if binary else "JSON tensors"),
+        f"{base}/v2/models/{deployment}/infer",
+        rows_api.auth,
+        encode=tensors_binary if binary else tensors_json,
+        decode=tensors_binary_answer if binary else v2_answer,
+        headers=tensors_binary_headers if binary else (lambda rows: {}),
+        binary=binary,
+    )
 
 
 class Processes:
@@ -483,15 +576,14 @@ def check(system: System, work: Workload) -> str:
         return "constant answer (not a model)"
     worst = 0.0
     for count in ROW_COUNTS:
-        headers = {"Content-Type": "application/json"}
+        rows = work.rows_for(count)
+        headers = {"Content-Type": "application/json", **system.headers(rows)}
         if system.auth:
             headers["Authorization"] = system.auth
-        answer = httpx.post(
-            system.url, content=system.encode(work.rows_for(count)), headers=headers, timeout=30
-        )
+        answer = httpx.post(system.url, content=system.encode(rows), headers=headers, timeout=30)
         if answer.status_code != 200:
             raise AssertionError(f"{system.key}: HTTP {answer.status_code}: {answer.text[:300]}")
-        got = np.array(system.decode(answer.json()))
+        got = np.array(system.decode(answer if system.binary else answer.json()))
         want = work.expected[:count]
         if got.shape != want.shape:
             raise AssertionError(f"{system.key}: {got.shape} answers for {want.shape} rows")
@@ -628,6 +720,8 @@ ALL = (
     "protocol-floor",
     "minimal",
     "forwardpass",
+    "forwardpass-v2-json",
+    "forwardpass-v2-binary",
     "forwardpass-nolane",
     "forwardpass-all",
     "mlserver",
@@ -677,11 +771,17 @@ def main() -> None:
         print(f"raw ONNX Runtime: {raw}", flush=True)
 
         made = functools.cache(lambda: forwardpass_deployment(work))
+        # The rows API and the Open Inference Protocol of one server: the same process.
+        one_core = functools.cache(
+            lambda: start_forwardpass(procs, made(), all_cores=False, workers=None)
+        )
         starters: dict[str, Callable[[], System]] = {
             "floor": lambda: start_floor(procs, work),
             "protocol-floor": lambda: start_protocol_floor(procs, work),
             "minimal": lambda: start_minimal(procs, work),
-            "forwardpass": lambda: start_forwardpass(procs, made(), all_cores=False, workers=None),
+            "forwardpass": one_core,
+            "forwardpass-v2-json": lambda: tensors_system(one_core(), binary=False),
+            "forwardpass-v2-binary": lambda: tensors_system(one_core(), binary=True),
             "forwardpass-nolane": lambda: start_forwardpass(
                 procs, made(), all_cores=False, workers=None, lane=False
             ),
@@ -716,6 +816,10 @@ def main() -> None:
             for system in systems:
                 path = work_dir / f"{system.key}-{count}.body"
                 path.write_bytes(system.encode(work.rows_for(count)))
+                extra = system.headers(work.rows_for(count))
+                if extra:  # post.lua sends these too
+                    lines = "".join(f"{k}: {v}\n" for k, v in extra.items())
+                    path.with_suffix(".headers").write_text(lines)
                 bodies[system.key, count] = path
 
         results: dict[tuple[str, int, int], list[Measure]] = {}

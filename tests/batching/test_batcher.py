@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 from forwardpass.batching.batcher import Batcher
-from forwardpass.batching.run import Abandoned, Feeds, Outputs
+from forwardpass.batching.run import Abandoned, Columns, Feeds, Outputs
 from forwardpass.batching.timing import Timing
 from forwardpass.codecs.rows import RowCodec
+from forwardpass.codecs.tensors import InputTensor, TensorCodec
 from forwardpass.errors import BadData, JsonPropertyTypeMismatch, Overloaded
 from forwardpass.runtime import Model
 from tests.support import wait_for
@@ -300,3 +301,45 @@ def test_the_model_thread_ends_on_close_and_a_late_request_still_runs(model: Mod
         await asyncio.to_thread(wait_for, lambda: model_threads("closing") == [])
 
     asyncio.run(scenario())
+
+
+def test_tensor_requests_and_rows_requests_share_a_model_call(model: Model) -> None:
+    """A request decoded by its way in (tensors) joins rows decoded in the batch: one model
+    call, each answered in its own form, the same numbers as alone; a bad row still fails
+    only its own request."""
+    held = Held(model)
+    api = interface(model)
+    tensors = TensorCodec(api)
+
+    def columns(sizes: list[float]) -> Columns:
+        n = len(sizes)
+        given = {
+            "Type": InputTensor("Type", "BYTES", (n, 1), [b"animal"] * n),
+            "Sound": InputTensor("Sound", "BYTES", (n, 1), [b"woof"] * n),
+            "Size": InputTensor("Size", "FP32", (n, 1), np.array([sizes], np.float32).T),
+        }
+        return Columns(tensors.decode(given, n), n)
+
+    first, second = columns([0.5, 3.0]), columns([7.0])
+
+    async def scenario() -> list[Any]:
+        batcher = Batcher(held.run)
+        try:
+            jobs = [
+                batcher.submit(api, [row(1.5)]),
+                batcher.submit(api, [], feeds=first.feeds, count=first.count, raw=True),
+                batcher.submit(api, [row("heavy")]),
+                batcher.submit(api, [], feeds=second.feeds, count=second.count, raw=True),
+            ]
+            return await batched(held, batcher, jobs)
+        finally:
+            batcher.close()
+
+    results = asyncio.run(scenario())
+    assert held.calls == [1, 4], "the bad row failed its decode; the rest shared one call"
+    assert results[0] == alone(model, api, [row(1.5)])
+    assert isinstance(results[2], JsonPropertyTypeMismatch)
+    for result, sizes in ((results[1], [0.5, 3.0]), (results[3], [7.0])):
+        weights = tensors.encode(result, len(sizes))["Weight"].data
+        expected = [r["Weight"] for r in alone(model, api, [row(s) for s in sizes])]
+        assert np.asarray(weights).reshape(-1).tolist() == pytest.approx(expected)

@@ -95,6 +95,10 @@ def test_deployment_view_end_to_end(page, managed):
     assert "Weight" in page.inner_text("#example-output")
     page.click("label[for=fmt-python]")
     assert page.is_visible("#example-python") and not page.is_visible("#example-curl")
+    page.click("label[for=fmt-triton]")
+    assert page.is_visible("#example-triton") and not page.is_visible("#example-python")
+    assert f"client.infer('{deployment_id}'" in page.inner_text("#example-triton")
+    page.click("label[for=fmt-python]")
     shot = SHOTS / "deployment-page.png"
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shot), full_page=True)

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from forwardpass.batching.future import EagerFuture
-from forwardpass.batching.run import Codec, Feeds, Job, ModelCall, Rows, run_batch
+from forwardpass.batching.run import Answer, Codec, Feeds, Job, ModelCall, run_batch
 from forwardpass.batching.timing import Timing
 from forwardpass.errors import InternalError, Overloaded
 
@@ -77,10 +77,14 @@ class Batcher:
         feeds: Feeds | None = None,
         gone: Callable[[], bool] | None = None,
         timeout: float | None = None,
-    ) -> Rows:
+        count: int | None = None,
+        raw: bool = False,
+    ) -> Answer:
         """The answer rows for `rows`, run as part of the next batch.
 
-        `feeds`, if given, are `rows` already decoded by `interface`. `timing`, if given,
+        `feeds`, if given, are `rows` already decoded by `interface`; `count` is their
+        number of examples when there are no rows (a tensor request), and `raw` asks for
+        the request's slice of the model's outputs instead of rows. `timing`, if given,
         gets the time spent queued and the batch's decode, infer and encode durations.
         `gone`, if given, says whether the client has gone away: if so when the batch
         starts, the request is not run and fails with `Abandoned`. `timeout`, if given, is
@@ -89,12 +93,13 @@ class Batcher:
         job = Job(
             interface,
             rows,
-            len(rows),
+            len(rows) if count is None else count,
             EagerFuture(asyncio.get_running_loop()),
             timing,
             feeds,
             gone,
             timeout,
+            raw,
         )
         with self._cond:
             # A request larger than the whole bound still runs when nothing else waits.

@@ -15,6 +15,11 @@ within its own request); when the model call or an encode fails, each request is
 encoded alone. A request whose client has gone away by the time its batch runs is not
 run at all: it fails with `Abandoned`.
 
+A request may come with its feeds (a tensor request's `Columns`, or rows of images decoded
+off the event loop): they join those of the rows decoded here, so a tensor request and a
+rows request of one deployment share a model call. A job marked `raw` is answered with
+its slice of the model's outputs instead of rows, for a way in that shapes them itself.
+
 Each request may bring its deployment's run timeout. A model call gets the longest of its
 requests' timeouts, so that no request is stopped before its own limit (one with a shorter
 limit may then wait longer than it); a call whose requests bring none gets the model's own.
@@ -36,12 +41,23 @@ from forwardpass.errors import ModelTimeout
 Feeds = dict[str, np.ndarray]
 Outputs = dict[str, np.ndarray]
 Rows = list[dict[str, Any]]
+#: What a job is answered with: rows, or for a `raw` job its own slice of the outputs.
+Answer = Rows | Outputs
 #: A model call: its feeds, and the seconds it may run (None: the model's own timeout).
 ModelCall = Callable[[Feeds, float | None], Outputs]
 
 
 class Abandoned(Exception):
     """The client of a request went away while it waited for its batch: it was not run."""
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """A request its way in decoded itself: one array per model input, `count` examples
+    along the first dimension of each."""
+
+    feeds: Feeds
+    count: int
 
 
 class Codec(Protocol):
@@ -59,13 +75,14 @@ class Job:
     interface: Codec
     rows: list[Any]
     count: int
-    future: EagerFuture[Rows]
+    future: EagerFuture[Answer]
     timing: Timing | None
-    feeds: Feeds | None  # given when the request decoded its rows itself (images)
+    feeds: Feeds | None  # given when the request decoded its rows itself (images, tensors)
     gone: Callable[[], bool] | None = None  # True once nobody waits for the answer
     timeout: float | None = None  # seconds its model call may run; None: the model's own
+    raw: bool = False  # answered with its slice of the outputs, not encoded as rows
     queued: float = field(default_factory=time.perf_counter)
-    result: Rows | BaseException | None = None
+    result: Answer | BaseException | None = None
 
 
 @dataclass(eq=False, slots=True)
@@ -145,21 +162,26 @@ def _longest(jobs: list[Job]) -> float | None:
 
 
 def _decode(jobs: list[Job]) -> list[_Part]:
-    """The feeds of one interface's jobs: one decode call for all of them, or if that fails,
-    one per job, so that a bad row fails only its own request, with its own row index."""
+    """The feeds of one interface's jobs: one decode call for all the rows to decode, joined
+    by the feeds of the jobs that came decoded; if that fails, one decode per job, so that a
+    bad row fails only its own request, with its own row index."""
     interface = jobs[0].interface
     if len(jobs) > 1:
         started = time.perf_counter()
+        # Rows first, then the decoded: the part's jobs are in the order of its feeds.
+        to_decode = [job for job in jobs if job.feeds is None]
+        decoded = [job for job in jobs if job.feeds is not None]
+        ordered = to_decode + decoded if to_decode and decoded else jobs
         try:
-            if jobs[0].feeds is None:
-                feeds = interface.decode([row for job in jobs for row in job.rows])
-            else:
-                feeds = _concatenate([job.feeds for job in jobs if job.feeds is not None])
+            pieces = [job.feeds for job in decoded if job.feeds is not None]
+            if to_decode:
+                pieces.insert(0, interface.decode([row for job in to_decode for row in job.rows]))
+            feeds: Feeds | None = pieces[0] if len(pieces) == 1 else _concatenate(pieces)
         except Exception:
             feeds = None
         _add_decode(jobs, time.perf_counter() - started)
         if feeds is not None:
-            return [_Part(interface, jobs, feeds, sum(job.count for job in jobs))]
+            return [_Part(interface, ordered, feeds, sum(job.count for job in jobs))]
     parts = []
     for job in jobs:
         started = time.perf_counter()
@@ -176,6 +198,34 @@ def _encode(part: _Part, outputs: Outputs) -> None:
     """Each job's answer rows from its part's outputs: one encode call, or if that fails,
     one per job."""
     started = time.perf_counter()
+    jobs = part.jobs
+    if any(job.raw for job in jobs):
+        _encode_each(part, outputs)
+    else:
+        _encode_together(part, outputs)
+    elapsed = time.perf_counter() - started
+    for job in jobs:
+        if job.timing is not None:
+            job.timing.encode += elapsed
+
+
+def _encode_each(part: _Part, outputs: Outputs) -> None:
+    """Each job's own answer: its slice of the outputs (raw), or its rows."""
+    jobs, interface = part.jobs, part.interface
+    offset = 0
+    for job in jobs:
+        own = outputs if len(jobs) == 1 else _slice(outputs, offset, job.count)
+        if job.raw:
+            job.result = own
+        else:
+            try:
+                job.result = interface.encode(own, job.count)
+            except Exception as exc:
+                job.result = exc
+        offset += job.count
+
+
+def _encode_together(part: _Part, outputs: Outputs) -> None:
     jobs, interface = part.jobs, part.interface
     try:
         answer = interface.encode(outputs, part.rows)
@@ -198,10 +248,6 @@ def _encode(part: _Part, outputs: Outputs) -> None:
             for job in jobs:
                 job.result = answer[offset : offset + job.count]
                 offset += job.count
-    elapsed = time.perf_counter() - started
-    for job in jobs:
-        if job.timing is not None:
-            job.timing.encode += elapsed
 
 
 def _add_decode(jobs: list[Job], seconds: float) -> None:

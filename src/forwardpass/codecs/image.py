@@ -119,6 +119,31 @@ class ImageCodec(Codec):
             malloc.give_back(held)
         return out
 
+    def decode_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """Images given as pixels, `[N, H, W, C]` uint8 with 1, 3 or 4 channels (gray, RGB,
+        RGBA), fitted as a file's pixels are: the same limits, transformation and scaling."""
+        count, height, width, channels = pixels.shape
+        if channels not in (1, 3, 4):
+            raise BadData(
+                at(None, self.feature.name, f"pixels need 1, 3 or 4 channels, got {channels}")
+            )
+        if not height or not width:
+            raise BadData(at(None, self.feature.name, f"an image is {width}x{height} pixels"))
+        if height * width > self.options.max_pixels:
+            raise BadData(
+                at(
+                    None,
+                    self.feature.name,
+                    f"an image is {width}x{height} ({height * width} pixels), over the limit "
+                    f"of {self.options.max_pixels} pixels",
+                )
+            )
+        out = np.empty((count, self.feature.size), dtype=self.dtype)
+        for row in range(count):
+            example = pixels[row, :, :, 0] if channels == 1 else pixels[row]
+            out[row] = self._pixels(row, Image.fromarray(np.ascontiguousarray(example)))
+        return out
+
     def _share(self) -> int | None:
         budget = self.options.budget
         return budget.share if budget is not None else None
@@ -258,6 +283,10 @@ class ImageCodec(Codec):
     def encode(self, array: np.ndarray) -> list[Any]:
         return [png_data_uri(imaging.from_array(example, self.settings)) for example in array]
 
+    def encode_files(self, array: np.ndarray) -> list[bytes]:
+        """Each example as a PNG file (an image output of a tensor request)."""
+        return [png_bytes(imaging.from_array(example, self.settings)) for example in array]
+
     def example(self) -> Any:
         s = self.settings
         return png_data_uri(Image.new(s.mode, (s.width, s.height), 128))
@@ -284,9 +313,14 @@ class ImageCodec(Codec):
 
 def png_data_uri(image: Image.Image) -> str:
     """`data:image/png;base64,...` of an image."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode("ascii")
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    """The image as a PNG file."""
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
 
 
 def _in_flight(costs: list[int], workers: int, share: int | None) -> tuple[int, int]:
@@ -300,4 +334,12 @@ def _in_flight(costs: list[int], workers: int, share: int | None) -> tuple[int, 
     return max(1, count), held
 
 
-__all__ = ["FORMATS", "MEDIA_TYPES", "ImageCodec", "ImageOptions", "png_data_uri", "shared_pool"]
+__all__ = [
+    "FORMATS",
+    "MEDIA_TYPES",
+    "ImageCodec",
+    "ImageOptions",
+    "png_bytes",
+    "png_data_uri",
+    "shared_pool",
+]

@@ -20,6 +20,11 @@ from forwardpass.model import signature as sig
 from forwardpass.model.graph import Tensor
 
 
+def _shaped(array: np.ndarray, shape: tuple[int, ...], count: int) -> np.ndarray:
+    """A column block `[count, size]` in the dimensions its graph input takes."""
+    return array if array.shape[1:] == shape else array.reshape((count, *shape))
+
+
 def require_list(rows: Any) -> list[Any]:
     """`rows` if it is a list; the contract's error for the "rows" of a body otherwise."""
     if type(rows) is not list:
@@ -122,7 +127,19 @@ class RowCodec:
                 array = decode(self._column(rows, name))
             else:
                 array = np.hstack([decode(self._column(rows, name)) for name, decode in fields])
-            feeds[tensor] = array if array.shape[1:] == shape else array.reshape((count, *shape))
+            feeds[tensor] = _shaped(array, shape, count)
+        return feeds
+
+    def assemble(self, columns: Mapping[str, np.ndarray], count: int) -> dict[str, np.ndarray]:
+        """Feeds for the model from one decoded column `[count, size]` per input, by API
+        name, as the feature codecs return them (a tensor request's inputs)."""
+        feeds: dict[str, np.ndarray] = {}
+        for tensor, shape, fields in self._decoders:
+            if len(fields) == 1:
+                array = columns[fields[0][0]]
+            else:
+                array = np.hstack([columns[name] for name, _ in fields])
+            feeds[tensor] = _shaped(array, shape, count)
         return feeds
 
     def _check_rows(self, rows: list[Any]) -> None:
@@ -177,14 +194,7 @@ class RowCodec:
 
     def encode(self, outputs: Mapping[str, np.ndarray], count: int) -> list[dict[str, Any]]:
         """One row object per example from the model's output tensors."""
-        columns: list[list[Any]] = []
-        for group in self._out:
-            array = outputs[group.tensor.name].reshape(count, -1)
-            offset = 0
-            for f in group.fields:
-                size = f.feature.size
-                columns.append(f.codec.encode(array[:, offset : offset + size]))
-                offset += size
+        columns = [f.codec.encode(array) for f, array in self.output_columns(outputs, count)]
         names = self._output_names
         if len(names) == 1:
             # Most models have one output: a dict display per row is several times faster
@@ -193,3 +203,23 @@ class RowCodec:
             return [{name: value} for value in column]
         # Every column has `count` values and one column per name, by construction.
         return [dict(zip(names, values, strict=False)) for values in zip(*columns, strict=True)]
+
+    def output_columns(
+        self, outputs: Mapping[str, np.ndarray], count: int
+    ) -> list[tuple[Field, np.ndarray]]:
+        """Each output feature with its values `[count, size]`, cut from the model's output
+        tensors (a group's tensor holds several features side by side)."""
+        columns: list[tuple[Field, np.ndarray]] = []
+        for group in self._out:
+            found = outputs.get(group.tensor.name)
+            if count:
+                assert found is not None
+                array = found.reshape(count, -1)
+            else:  # nothing was run for no examples
+                array = np.zeros((0, sum(f.feature.size for f in group.fields)), group.tensor.dtype)
+            offset = 0
+            for f in group.fields:
+                size = f.feature.size
+                columns.append((f, array[:, offset : offset + size]))
+                offset += size
+        return columns

@@ -19,6 +19,7 @@ from forwardpass.server import api, logs, metrics
 from forwardpass.server.drain import Drain
 from forwardpass.server.errors import HANDLERS
 from forwardpass.server.ledger import Ledger
+from forwardpass.server.oip import OipRoutes
 from forwardpass.server.openapi import OpenApiRoute
 from forwardpass.server.rows.route import ForwardRoute
 from forwardpass.services.admin_auth import AdminGate
@@ -117,6 +118,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
                 OpenApiRoute(cache, registry, settings).handle,
                 methods=["GET"],
             ),
+            *OipRoutes(predictor).routes(),
             api.mount(registry, settings, cache),
             *web.routes(registry, settings, cache, predictor),
         ],

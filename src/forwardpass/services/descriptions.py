@@ -11,11 +11,13 @@ import json
 import shlex
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import onnx
 
 from forwardpass.codecs.rows import Field, RowCodec
+from forwardpass.codecs.tensors import input_info
 from forwardpass.limits.plan import Limits
 from forwardpass.model import graph
 from forwardpass.registry import Deployment, ModelVersion, Registry
@@ -72,8 +74,11 @@ def features(face: RowCodec) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def examples(url: str, row: dict[str, Any], answer: dict[str, Any]) -> dict[str, str]:
-    """The cURL / JSON / Python examples of the deployment view."""
+def examples(
+    url: str, row: dict[str, Any], answer: dict[str, Any], face: RowCodec | None = None
+) -> dict[str, str]:
+    """The cURL / JSON / Python examples of the deployment view, and with its interface
+    (`face`) the tritonclient one (the Open Inference Protocol)."""
     request = json.dumps({"rows": [row]}, indent=2)
     response = json.dumps({"rows": [answer]}, indent=2)
     body = json.dumps({"rows": [row]})
@@ -96,7 +101,45 @@ def examples(url: str, row: dict[str, Any], answer: dict[str, Any]) -> dict[str,
             'print(answer.json()["rows"])'
         ),
         "response": response,
+        **({"tritonclient": tritonclient_example(url, row, face)} if face is not None else {}),
     }
+
+
+def tritonclient_example(url: str, row: dict[str, Any], face: RowCodec) -> str:
+    """The same example row through tritonclient.http: the deployment's id is the model."""
+    parts = urlsplit(url)
+    deployment_id = parts.path.removeprefix("/deployment/").removesuffix("/forward")
+    lines = [
+        "import numpy as np",
+        "import tritonclient.http as httpclient",
+        "",
+        f"client = httpclient.InferenceServerClient({parts.netloc!r}"
+        + (", ssl=True)" if parts.scheme == "https" else ")"),
+        'headers = {"Authorization": "Bearer <your token>"}',
+        "",
+        "inputs = []",
+    ]
+    for f in face.inputs:
+        info = input_info(f)
+        value = row[f.api_name]
+        if f.feature.type == "image":
+            data = 'np.array([[open("image.png", "rb").read()]], dtype=object)'
+        elif info.datatype == "BYTES":
+            data = f"np.array([[{value!r}]], dtype=object)"
+        else:
+            flat = value["data"] if isinstance(value, dict) else [value]
+            dtype = np.dtype(f.codec.dtype).name
+            data = f"np.array({flat!r}, dtype=np.{dtype}).reshape({[1, *info.shape[1:]]!r})"
+        lines += [
+            f"x = httpclient.InferInput({info.name!r}, {[1, *info.shape[1:]]!r}, "
+            f"{info.datatype!r})",
+            f"x.set_data_from_numpy({data})",
+            "inputs.append(x)",
+        ]
+    lines += ["", f"result = client.infer({deployment_id!r}, inputs, headers=headers)"]
+    for f in face.outputs:
+        lines.append(f"print(result.as_numpy({f.api_name!r}))")
+    return "\n".join(lines)
 
 
 def model_data(model: ModelVersion) -> dict[str, Any]:
@@ -130,6 +173,8 @@ def deployment_data(
     base = public_base_url(registry, settings)
     data["url"] = f"{base}/deployment/{deployment.id}/forward"
     data["spec_url"] = f"{base}/deployment/{deployment.id}/openapi.json"
+    # The Open Inference Protocol's model: metadata here, inference at .../infer.
+    data["oip_url"] = f"{base}/v2/models/{deployment.id}"
     data["model_name"] = deployment.model.name
     data["model_version"] = deployment.model.version
     data["features"] = features(interface(registry, deployment))

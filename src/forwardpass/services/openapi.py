@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from forwardpass.codecs.rows import Field
+from forwardpass.services import openapi_oip
 
 FORWARD_PATH = "/deployment/{deploymentId}/forward"
 SPEC_PATH = "/deployment/{deploymentId}/openapi.json"
@@ -98,6 +99,7 @@ def document(
         request_content["application/x-www-form-urlencoded"] = form
         answer_schema = {"oneOf": [answer_schema, {"$ref": "#/components/schemas/output-row"}]}
     security: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"basicAuth": []}]
+    oip_paths, oip_schemas = openapi_oip.paths(deployment_id, inputs, outputs)
     return {
         "openapi": "3.0.3",
         "info": {
@@ -105,7 +107,9 @@ def document(
             "version": "1",
             "description": (
                 "Send a batch of rows as JSON and get one row of predictions per input row, "
-                "in the same order. A multipart or urlencoded form sends one example."
+                "in the same order. A multipart or urlencoded form sends one example. "
+                "The deployment also speaks the Open Inference Protocol (KServe V2, as "
+                "tritonclient does) under /v2, with its ID as the model name."
             ),
         },
         "servers": [{"url": server_url}],
@@ -155,6 +159,7 @@ def document(
                     },
                 },
             },
+            **oip_paths,
         },
         "components": {
             "securitySchemes": {
@@ -205,6 +210,7 @@ def document(
                     },
                     "required": ["errorCode", "errorMessage"],
                 },
+                **oip_schemas,
             },
             "responses": {
                 status: _error_response(status, text, codes)

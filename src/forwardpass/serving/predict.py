@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Final, Protocol, TypeVar
 
-from forwardpass.batching.run import Abandoned, Rows
+from forwardpass.batching.run import Abandoned, Columns
 from forwardpass.batching.timing import Timing
 from forwardpass.errors import ForwardpassError
 from forwardpass.serving.auth import authorize_header
@@ -48,15 +48,16 @@ class Call(Protocol[T_co]):
     """What a way in supplies for one prediction."""
 
     async def rows(self, live: Live) -> Any:
-        """The request's rows (a list of objects as the contract has them), read within
-        `live.limits`; raises a ForwardpassError for a body it cannot take, `Abandoned` when
-        the client has gone."""
+        """The request's rows (a list of objects as the contract has them, or `Columns` it
+        decoded itself), read within `live.limits`; raises a ForwardpassError for a body it
+        cannot take, `Abandoned` when the client has gone."""
 
     def gone(self) -> bool:
         """True once the client is known to have closed its connection."""
 
-    def answer(self, rows: Rows) -> T_co:
-        """The answer in the way in's own shape (for example JSON bytes), timed as encode."""
+    def answer(self, rows: Any) -> T_co:
+        """The answer in the way in's own shape (for example JSON bytes), timed as encode:
+        from rows, or from the model's outputs for `Columns`."""
 
 
 class Predictor:
@@ -76,7 +77,7 @@ class Predictor:
             live = self._find(deployment_id, credentials)
             await self.guard.admit(live)
             rows = await call.rows(live)
-            count = len(rows) if type(rows) is list else 0
+            count = len(rows) if type(rows) is list else rows.count if type(rows) is Columns else 0
             answered = await live.predict(rows, timing, call.gone)
             encoding = time.perf_counter()
             answer = call.answer(answered)

@@ -21,12 +21,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from forwardpass.batching.batcher import Batcher
+from forwardpass.batching.run import Answer, Columns, Outputs, Rows
 from forwardpass.batching.timing import Timing
 from forwardpass.codecs import ImageOptions
 from forwardpass.codecs.rows import RowCodec, require_list
+from forwardpass.codecs.tensors import TensorCodec
 from forwardpass.errors import ForwardpassError, ModelNotLoaded
 from forwardpass.limits.pixels import PixelBudget
 from forwardpass.limits.plan import Limits
@@ -64,23 +66,51 @@ class Live:
     batcher: Batcher | None
     limits: Limits
     load_error: str | None = None  # why its model could not be loaded (then not served)
+    tensors: TensorCodec | None = None  # its features as tensors; None as `interface`
+    model_version: int = 0  # the version number of its model, in the registry
 
     def require_loaded(self) -> None:
         """Raise `ModelNotLoaded` if this enabled deployment's model failed to load."""
         if self.load_error is not None:
             raise ModelNotLoaded(f"the deployment's model could not be loaded: {self.load_error}")
 
+    @overload
+    async def predict(
+        self, rows: Columns, timing: Timing | None = None, gone: Callable[[], bool] | None = None
+    ) -> Outputs: ...
+
+    @overload
+    async def predict(
+        self, rows: Any, timing: Timing | None = None, gone: Callable[[], bool] | None = None
+    ) -> Rows: ...
+
     async def predict(
         self,
         rows: Any,
         timing: Timing | None = None,
         gone: Callable[[], bool] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> Answer:
         """Predictions for `rows`; `timing` (started by the caller) gets each phase's time,
-        and `gone` says whether the client has left (see `Batcher.submit`)."""
+        and `gone` says whether the client has left (see `Batcher.submit`). `Columns`
+        (rows a way in decoded itself) are answered with their slice of the model's outputs."""
         self.require_loaded()
         interface, batcher = self.interface, self.batcher
         assert interface is not None and batcher is not None
+        if type(rows) is Columns:
+            if timing is not None:
+                timing.decode = time.perf_counter() - timing.started
+            if not rows.count:
+                return {}
+            return await batcher.submit(
+                interface,
+                [],
+                timing,
+                feeds=rows.feeds,
+                gone=gone,
+                timeout=self.limits.run_timeout,
+                count=rows.count,
+                raw=True,
+            )
         feeds = None
         if interface.decodes_images:
             # Off the event loop: the codec waits there for its pool to decode the images.
@@ -162,6 +192,7 @@ class ServedDeployments:
 
     def _build(self, deployment: Deployment) -> Live:
         interface, batcher = None, None
+        tensors = None
         if deployment.enabled:
             loaded = self._load(deployment.model.sha256)
             interface = RowCodec(
@@ -179,7 +210,8 @@ class ServedDeployments:
                 ),
             )
             batcher = loaded.batcher
-        return self._live_of(deployment, interface, batcher)
+            tensors = TensorCodec(interface)
+        return self._live_of(deployment, interface, batcher, tensors=tensors)
 
     def _failed(self, deployment: Deployment, exc: Exception) -> Live:
         reason = exc.message if isinstance(exc, ForwardpassError) else str(exc)
@@ -191,6 +223,7 @@ class ServedDeployments:
         interface: RowCodec | None,
         batcher: Batcher | None,
         load_error: str | None = None,
+        tensors: TensorCodec | None = None,
     ) -> Live:
         return Live(
             id=deployment.id,
@@ -202,6 +235,8 @@ class ServedDeployments:
             batcher=batcher,
             limits=Limits.of(deployment.limits, self.settings),
             load_error=load_error,
+            tensors=tensors,
+            model_version=deployment.model.version,
         )
 
     def providers_of(self, deployment_id: str) -> list[str] | None:

@@ -88,7 +88,10 @@ class DeploymentPages(Pages):
         context["answer_example"] = await self._answer(deployment, context["example_row"])
         context["load_error"] = self.cache.failures().get(deployment.id)
         context["examples"] = describe.examples(
-            context["d"]["url"], context["example_row"], context["answer_example"]
+            context["d"]["url"],
+            context["example_row"],
+            context["answer_example"],
+            await run_in_threadpool(describe.interface, self.registry, deployment),
         )
         context.update(extra)
         return self.render(request, session, "deployment.html", context, status)

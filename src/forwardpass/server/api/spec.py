@@ -232,7 +232,13 @@ SCHEMAS: dict[str, Any] = {
             "name": {"type": "string"},
             "model": {"type": "string"},
             "status": {"type": "string", "enum": ["enabled", "disabled"]},
-            "url": {"type": "string"},
+            "url": {"type": "string", "description": 'the rows API: POST {"rows": [...]}'},
+            "oip_url": {
+                "type": "string",
+                "description": "the same deployment in the Open Inference Protocol (KServe V2, "
+                "as tritonclient speaks it): model metadata here, POST .../infer for tensors; "
+                "the model name is the deployment's id, the token the same",
+            },
             "token": {"type": "string", "description": "only when created or rotated"},
             "api_names": _NAMES,
             "features": {"type": "object"},

@@ -74,7 +74,7 @@ class ForwardRoute:
         reply = await self.respond(
             request.path_params["deployment_id"],
             wanted(request.scope["headers"]),
-            _RequestBody(request),
+            RequestBody(request),
         )
         return ReplyResponse(reply)
 
@@ -191,7 +191,7 @@ async def _form_fields(form: FormData) -> dict[str, str | bytes]:
     return fields
 
 
-class _RequestBody:
+class RequestBody:
     """The body of an ASGI request, refused as soon as it passes the size limit."""
 
     def __init__(self, request: Request) -> None:

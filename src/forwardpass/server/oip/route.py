@@ -1,0 +1,221 @@
+"""The Open Inference Protocol's REST endpoints, one adapter over the serving core.
+
+The model name is the deployment's id and its versions are its model's version number; a
+model's endpoints take the deployment's own token, as the rows API does. An inference
+request is a `_TensorCall` to `Predictor.predict`: the same token check, rate limit, body
+and row limits, model thread and batcher as a rows request (with which it may share a
+batch). Errors answer the protocol's `{"error": "..."}` with the rows API's status codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from forwardpass import __version__
+from forwardpass.batching.run import Abandoned, Columns, Outputs
+from forwardpass.codecs.tensors import OutputTensor, TensorCodec
+from forwardpass.errors import (
+    BadData,
+    FeatureNotFound,
+    ForwardpassError,
+    InternalError,
+    ResourceNotFound,
+    at,
+)
+from forwardpass.server.oip import wire
+from forwardpass.server.rows.route import RequestBody
+from forwardpass.services.openapi_oip import PLATFORM
+from forwardpass.serving.auth import authorize_header
+from forwardpass.serving.predict import Predictor
+from forwardpass.serving.served import Live
+
+log = logging.getLogger("forwardpass.requests")
+
+#: What `GET /v2` says the server speaks beyond the core protocol.
+EXTENSIONS = ("binary_tensor_data", "classification")
+
+
+def error_response(error: ForwardpassError) -> Response:
+    """The protocol's error body, with the error's status and headers (Retry-After, ...)."""
+    return Response(
+        orjson.dumps({"error": error.message}),
+        status_code=error.status,
+        headers=error.headers,
+        media_type="application/json",
+    )
+
+
+def _json(content: Any) -> Response:
+    return Response(orjson.dumps(content), media_type="application/json")
+
+
+class OipRoutes:
+    """Every endpoint of the protocol, over the served deployments and the predictor."""
+
+    def __init__(self, predictor: Predictor) -> None:
+        self.predictor = predictor
+
+    def routes(self) -> list[BaseRoute]:
+        model = "/v2/models/{deployment_id}"
+        version = model + "/versions/{version}"
+        return [
+            Route("/v2", self.server_metadata, methods=["GET"]),
+            Route("/v2/health/live", self.live, methods=["GET"]),
+            Route("/v2/health/ready", self.ready, methods=["GET"]),
+            *(
+                route
+                for base in (model, version)
+                for route in (
+                    Route(base, self.model_metadata, methods=["GET"]),
+                    Route(base + "/ready", self.model_ready, methods=["GET"]),
+                    Route(base + "/infer", self.infer, methods=["POST"]),
+                )
+            ),
+        ]
+
+    async def server_metadata(self, _request: Request) -> Response:
+        return _json({"name": "forwardpass", "version": __version__, "extensions": EXTENSIONS})
+
+    async def live(self, _request: Request) -> Response:
+        return _json({"live": True})
+
+    async def ready(self, _request: Request) -> Response:
+        ready = self.predictor.served.ready
+        return Response(
+            orjson.dumps({"ready": ready}),
+            status_code=200 if ready else 503,
+            media_type="application/json",
+        )
+
+    def _model(self, request: Request) -> tuple[Live, TensorCodec]:
+        live = authorize_header(
+            self.predictor.served,
+            request.headers.get("authorization"),
+            request.path_params["deployment_id"],
+        )
+        _check_version(live, request.path_params.get("version"))
+        assert live.tensors is not None, "an enabled, loaded deployment has its codec"
+        return live, live.tensors
+
+    async def model_metadata(self, request: Request) -> Response:
+        try:
+            live, tensors = self._model(request)
+        except ForwardpassError as exc:
+            return error_response(exc)
+        return _json(
+            {
+                "name": live.id,
+                "versions": [str(live.model_version)],
+                "platform": PLATFORM,
+                "inputs": [t.to_dict() for t in tensors.inputs],
+                "outputs": [t.to_dict() for t in tensors.outputs],
+            }
+        )
+
+    async def model_ready(self, request: Request) -> Response:
+        try:
+            self._model(request)
+        except ForwardpassError as exc:
+            return error_response(exc)
+        return _json({"name": request.path_params["deployment_id"], "ready": True})
+
+    async def infer(self, request: Request) -> Response:
+        call = _TensorCall(request)
+        try:
+            (body, header_length), timing = await self.predictor.predict(
+                request.path_params["deployment_id"], request.headers.get("authorization"), call
+            )
+        except ForwardpassError as exc:
+            return error_response(exc)
+        except Abandoned:
+            return error_response(BadData("the client went away before it was answered"))
+        except Exception as exc:
+            log.error("unexpected error", exc_info=exc)
+            return error_response(InternalError("the server failed; the error is in its log"))
+        headers = {"Server-Timing": timing.header()}
+        if header_length is None:
+            return Response(body, headers=headers, media_type="application/json")
+        headers["Inference-Header-Content-Length"] = str(header_length)
+        return Response(body, headers=headers, media_type="application/octet-stream")
+
+
+def _check_version(live: Live, version: str | None) -> None:
+    if version is not None and version != str(live.model_version):
+        raise ResourceNotFound(
+            f"model {live.id!r} has no version {version!r}; its version is {live.model_version}"
+        )
+
+
+class _TensorCall:
+    """One inference request as `Predictor.predict` takes it: tensors in, tensors out."""
+
+    __slots__ = ("count", "live", "parsed", "request", "tensors")
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.parsed: wire.InferRequest | None = None
+        self.live: Live | None = None
+        self.tensors: TensorCodec | None = None
+        self.count = 0
+
+    async def rows(self, live: Live) -> Columns:
+        _check_version(live, self.request.path_params.get("version"))
+        tensors = live.tensors
+        assert tensors is not None, "an enabled, loaded deployment has its codec"
+        limits, headers = live.limits, self.request.headers
+        try:
+            body = await RequestBody(self.request).read(
+                limits.max_body_bytes, headers.get("content-length")
+            )
+        except ClientDisconnect:
+            raise Abandoned() from None
+        parsed = wire.parse(body, headers.get(wire.HEADER_LENGTH), limits.max_rows)
+        if parsed.outputs is not None:
+            for output in parsed.outputs:
+                if output.name not in tensors.output_names:
+                    raise FeatureNotFound(
+                        at(
+                            None,
+                            output.name,
+                            "not an output of this model; the outputs are "
+                            + ", ".join(repr(n) for n in tensors.output_names),
+                        )
+                    )
+        count = tensors.count(parsed.inputs)
+        if tensors.decodes_images:
+            # Off the event loop, as the rows API's images: the codec waits for its pool.
+            feeds = await asyncio.to_thread(tensors.decode, parsed.inputs, count)
+        else:
+            feeds = tensors.decode(parsed.inputs, count)
+        self.parsed, self.live, self.tensors, self.count = parsed, live, tensors, count
+        return Columns(feeds, count)
+
+    def gone(self) -> bool:
+        return False
+
+    def answer(self, rows: Any) -> tuple[bytes, int | None]:
+        parsed, live, tensors = self.parsed, self.live, self.tensors
+        assert parsed is not None and live is not None and tensors is not None
+        outputs: Outputs = rows
+        count = self.count
+        answer: list[tuple[OutputTensor, bool]] = []
+        if parsed.outputs is None:
+            encoded = tensors.encode(outputs, count)
+            answer = [(encoded[name], parsed.binary) for name in tensors.output_names]
+        else:
+            plain = [o.name for o in parsed.outputs if o.classification is None]
+            encoded = tensors.encode(outputs, count, plain) if plain else {}
+            for output in parsed.outputs:
+                if output.classification is None:
+                    tensor = encoded[output.name]
+                else:
+                    tensor = tensors.classify(outputs, count, output.name, output.classification)
+                answer.append((tensor, output.binary))
+        return wire.render(parsed.id, live.id, str(live.model_version), answer)
