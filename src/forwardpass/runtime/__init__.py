@@ -41,6 +41,8 @@ class Model:
         self.signature: sig.Signature = found
         self.inputs = graph.inputs(proto)
         self.outputs = graph.outputs(proto)
+        #: The tokenizers of its tokenized text inputs, for their codecs (codecs.tokens).
+        self.tokenizers = sig.tokenizers(proto, found)
         options = ort.SessionOptions()
         # 0 lets ORT pick one thread per core; serving processes set it to share cores.
         options.intra_op_num_threads = threads

@@ -24,7 +24,7 @@ from typing import Any
 
 from forwardpass.batching.batcher import Batcher
 from forwardpass.batching.timing import Timing
-from forwardpass.codecs import ImageOptions
+from forwardpass.codecs import ImageOptions, TextOptions
 from forwardpass.codecs.rows import RowCodec, require_list
 from forwardpass.errors import ForwardpassError, ModelNotLoaded
 from forwardpass.limits.pixels import PixelBudget
@@ -168,6 +168,9 @@ class ServedDeployments:
                     transformation=deployment.image_transformation,
                     budget=self.pixels,
                     owner=deployment.id,
+                ),
+                TextOptions(
+                    max_chars=self.settings.max_text_chars, tokenizers=loaded.model.tokenizers
                 ),
             )
             batcher = loaded.batcher
