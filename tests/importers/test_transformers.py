@@ -3,9 +3,11 @@ CLI and served: they answer raw text as transformers' own pipelines do."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import random
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -30,11 +32,12 @@ from typer.testing import CliRunner
 from forwardpass.cli import app
 from forwardpass.client import Deployment
 from forwardpass.runtime import BUCKET_ROWS
-from tests.support import Server, bearer
+from tests.support import Server, bearer, cli_env
 
 pytestmark = pytest.mark.slow
 
 LABELS = ["negative", "positive"]
+ADMIN = "an-admin-token-for-these-tests"
 MAX_LENGTH = 64
 VOCABULARY = (
     "the a film movie good bad great awful plot actor loved hated boring brilliant story "
@@ -123,10 +126,10 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Any:
     for name, folder in folders.items():
         cli(data_dir, "model", "import", str(folder), "--name", name)
         found[name] = cli(data_dir, "deployment", "create", name)
-    server = Server(data_dir)
+    server = Server(data_dir, env=cli_env(data_dir, FORWARDPASS_ADMIN_TOKEN=ADMIN))
     for d in found.values():
         d["url"] = server.url(d["id"])
-    yield {"folders": folders, **found}
+    yield {"folders": folders, "base": server.base, **found}
     server.stop()
 
 
@@ -225,3 +228,26 @@ def test_the_clients_call_a_text_deployment(setup: Any) -> None:
         headers=bearer(reviews["token"]),
     )
     np.testing.assert_allclose(scores(sent), want[:1], atol=1e-6)
+
+
+def test_the_page_tries_a_text_in_a_text_area(setup: Any) -> None:
+    reviews = setup["reviews"]
+    with httpx.Client(base_url=setup["base"], timeout=60) as http:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', http.get("/login").text)
+        assert csrf is not None
+        http.post("/login", data={"csrf": csrf.group(1), "token": ADMIN})
+        page = http.get(f"/deployments/{reviews['id']}")
+        assert page.status_code == 200, page.text
+        assert re.search(r'<textarea id="try-1" name="in:text" rows="5">', page.text)
+        assert f"cut to {MAX_LENGTH} tokens" in page.text
+        form = re.search(r'id="try">\s*<input type="hidden" name="csrf" value="([^"]+)"', page.text)
+        assert form is not None
+        tried = http.post(
+            f"/deployments/{reviews['id']}/try",
+            data={"csrf": form.group(1), "in:text": SENTENCES[0]},
+        )
+    shown = re.search(r'<pre id="try-answer" role="status">(.*?)</pre>', tried.text, re.S)
+    assert shown is not None, tried.text
+    answer = json.loads(html.unescape(shown.group(1)))
+    want = scores(post(reviews, SENTENCES[:1]))[0]
+    np.testing.assert_allclose([answer["label"][k] for k in LABELS], want, atol=1e-6)
