@@ -126,6 +126,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Any:
     for name, folder in folders.items():
         cli(data_dir, "model", "import", str(folder), "--name", name)
         found[name] = cli(data_dir, "deployment", "create", name)
+    # A second deployment of the same version: its requests share the batches of the first.
+    found["reviews2"] = cli(data_dir, "deployment", "create", "reviews")
     server = Server(data_dir, env=cli_env(data_dir, FORWARDPASS_ADMIN_TOKEN=ADMIN))
     for d in found.values():
         d["url"] = server.url(d["id"])
@@ -175,11 +177,18 @@ def test_rows_of_very_different_lengths_answer_as_alone(setup: Any) -> None:
     alone = np.vstack([scores(post(setup["reviews"], [t])) for t in texts])
     together = scores(post(setup["reviews"], texts))
     np.testing.assert_allclose(together, alone, atol=1e-5, rtol=0)
-    # Concurrent requests are batched together by the server, padded to their longest.
+    # Concurrent requests are batched together by the server, padded to their longest, also
+    # when they come through two deployments of one model version.
+    twins = [setup["reviews"], setup["reviews2"]]
     with ThreadPoolExecutor(16) as pool:
-        answers = list(pool.map(lambda t: embeddings(post(setup["encoder"], [t])), texts))
+        answers = list(
+            pool.map(lambda i: scores(post(twins[i % 2], [texts[i]])), range(len(texts)))
+        )
+    np.testing.assert_allclose(np.vstack(answers), alone, atol=1e-5, rtol=0)
+    with ThreadPoolExecutor(16) as pool:
+        vectors = list(pool.map(lambda t: embeddings(post(setup["encoder"], [t])), texts))
     together = embeddings(post(setup["encoder"], texts))
-    np.testing.assert_allclose(np.vstack(answers), together, atol=1e-4)
+    np.testing.assert_allclose(np.vstack(vectors), together, atol=1e-4)
 
 
 AWKWARD = [
