@@ -15,6 +15,7 @@ from urllib.parse import urljoin
 
 import httpx
 import numpy as np
+import onnxruntime as ort
 import pytest
 import torch
 import transformers
@@ -31,6 +32,8 @@ from typer.testing import CliRunner
 
 from forwardpass.cli import app
 from forwardpass.client import Deployment
+from forwardpass.importers import transformers as importer
+from forwardpass.model import signature as sig
 from forwardpass.runtime import BUCKET_ROWS
 from tests.support import Server, bearer, cli_env
 
@@ -260,3 +263,25 @@ def test_the_page_tries_a_text_in_a_text_area(setup: Any) -> None:
     answer = json.loads(html.unescape(shown.group(1)))
     want = scores(post(reviews, SENTENCES[:1]))[0]
     np.testing.assert_allclose([answer["label"][k] for k in LABELS], want, atol=1e-6)
+
+
+def test_normalised_embeddings_from_python(setup: Any) -> None:
+    """A classifier's folder imported as an embedding model, scaled to length 1."""
+    model = importer.to_onnx(setup["folders"]["reviews"], task="embedding", normalize=True)
+    signature = sig.read(model)
+    assert signature is not None and signature.outputs[0].shape == (32,)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(setup["folders"]["reviews"]))
+    feeds = tokenizer(SENTENCES[:3], padding=True, return_tensors="np")
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = session.run(None, {name: feeds[name].astype(np.int64) for name in sig.TOKEN_ROLES})[0]
+    pooled = embeddings(post(setup["encoder"], SENTENCES[:3]))  # the same encoder, unscaled
+    want = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_a_folder_that_is_no_transformers_model_is_a_clear_error(tmp_path: Path) -> None:
+    cleared: dict[str, str | None] = {k: None for k in os.environ if k.startswith("FORWARDPASS_")}
+    env = {**cleared, "FORWARDPASS_DATA_DIR": str(tmp_path / "data")}
+    done = CliRunner().invoke(app, ["model", "import", str(tmp_path), "--json"], env=env)
+    assert done.exit_code != 0
+    assert "without config.json, not a transformers model" in done.output
