@@ -616,7 +616,9 @@ def _ms(text: str) -> float:
     return float(found.group(1)) * _UNITS[found.group(2)]
 
 
-def wrk(system: System, body: Path, connections: int, seconds: float) -> Measure:
+def wrk(
+    system: System, body: Path, connections: int, seconds: float, script: str = "post.lua"
+) -> Measure:
     env = {**os.environ, "BENCH_BODY": str(body), "BENCH_AUTH": system.auth}
     done = subprocess.run(
         [
@@ -631,7 +633,7 @@ def wrk(system: System, body: Path, connections: int, seconds: float) -> Measure
             "10s",
             "--latency",
             "-s",
-            str(HERE / "post.lua"),
+            str(HERE / script),
             system.url,
         ],
         env=env,

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+#: The longest text one text input takes, in characters, unless set otherwise.
+MAX_TEXT_CHARS = 100_000
+
 
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
@@ -132,6 +135,13 @@ class Settings:
         metadata={
             "help": "Longest a model call may run, in seconds; then ONNX Runtime stops it "
             "and its requests get 504 ModelTimeout."
+        },
+    )
+    max_text_chars: int = field(
+        default=MAX_TEXT_CHARS,
+        metadata={
+            "help": "Longest text a prediction may send in one text input, in characters; "
+            "a longer one is a 400 naming its row."
         },
     )
     max_image_bytes: int = field(

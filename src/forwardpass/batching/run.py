@@ -274,4 +274,14 @@ def _slice(arrays: dict[str, np.ndarray], offset: int, rows: int) -> dict[str, n
 
 
 def _concatenate(feeds: list[Feeds]) -> Feeds:
-    return {name: np.concatenate([f[name] for f in feeds]) for name in feeds[0]}
+    return {name: _stack([f[name] for f in feeds]) for name in feeds[0]}
+
+
+def _stack(arrays: list[np.ndarray]) -> np.ndarray:
+    """The arrays one after another. Token tensors [rows, sequence] of different requests
+    may differ in length: the shorter are padded with zeros on the right, which their
+    attention mask (0 there too) keeps the model from reading."""
+    longest = max(a.shape[1] for a in arrays) if arrays[0].ndim == 2 else 0
+    if all(a.ndim != 2 or a.shape[1] == longest for a in arrays):
+        return np.concatenate(arrays)
+    return np.concatenate([np.pad(a, ((0, 0), (0, longest - a.shape[1]))) for a in arrays])

@@ -8,15 +8,21 @@ from typing import Annotated
 import typer
 
 from forwardpass.cli import common
-from forwardpass.errors import ForwardpassError
+from forwardpass.errors import BadData, ForwardpassError
 from forwardpass.importers import onnx as onnx_importer
+from forwardpass.model.signature import Signature
 
 app = typer.Typer(help="Import, list, show and delete models.", no_args_is_help=True)
 
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="An ONNX file.", exists=True, dir_okay=False)],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="An ONNX file, or a folder a transformers model was saved to.", exists=True
+        ),
+    ],
     name: Annotated[str | None, typer.Option(help="Model name; default: the file's stem.")] = None,
     signature: Annotated[
         Path | None,
@@ -30,11 +36,14 @@ def import_(
     database_url: common.DatabaseUrl = None,
     json: common.Json = False,
 ) -> None:
-    """Import an ONNX file as the next version of a model."""
+    """Import an ONNX file, or a transformers model's folder, as the next version of a model."""
     with common.opened(data_dir, database_url, as_json=json) as (_config, registry):
         try:
             given = onnx_importer.read_signature_file(signature) if signature else None
-            data = onnx_importer.import_file(file, given)
+            if file.is_dir():
+                data = _import_folder(file, given)
+            else:
+                data = onnx_importer.import_file(file, given)
         except ForwardpassError as exc:
             common.fail(exc.message, exc.code, as_json=json)
         model = registry.add_model(data, name or file.stem)
@@ -43,6 +52,19 @@ def import_(
             json,
             lambda: common.out.print(f"imported [bold]{model.ref}[/] ({model.sha256[:12]})"),
         )
+
+
+def _import_folder(folder: Path, given: Signature | None) -> bytes:
+    """A folder: a transformers model (its config.json says so), with its tokenizer."""
+    if not (folder / "config.json").is_file():
+        raise BadData(f"{folder.name} is a folder without config.json, not a transformers model")
+    if given is not None:
+        raise BadData("a transformers model takes its signature from its config, not a file")
+    try:
+        from forwardpass.importers import transformers  # the optional extra, on demand
+    except ImportError as exc:
+        raise BadData(str(exc)) from None
+    return transformers.import_folder(folder)
 
 
 @app.command("list")

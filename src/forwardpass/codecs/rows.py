@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from forwardpass.codecs import Codec, ImageOptions, codec_for
+from forwardpass.codecs import Codec, ImageOptions, TextOptions, TokensCodec, codec_for
 from forwardpass.codecs.base import json_type
 from forwardpass.errors import FeatureNotFound, JsonPropertyTypeMismatch, at
 from forwardpass.model import signature as sig
@@ -67,9 +67,11 @@ class RowCodec:
         outputs: Mapping[str, Tensor],
         api_names: Mapping[str, Mapping[str, str]] | None = None,
         images: ImageOptions | None = None,
+        texts: TextOptions | None = None,
     ) -> None:
         """`api_names` maps "inputs" and "outputs" to {feature name: name in the API};
-        `images` gives image codecs the deployment's limits and transformation."""
+        `images` gives image codecs the deployment's limits and transformation, `texts`
+        text codecs the text limit and the model's tokenizers."""
         renames = api_names or {}
 
         def groups(
@@ -83,7 +85,7 @@ class RowCodec:
                         Field(
                             names.get(f.name, f.name),
                             f,
-                            codec_for(f, tensors[tensor].dtype, images),
+                            codec_for(f, tensors[tensor].dtype, images, texts),
                         )
                         for f in members
                     ),
@@ -102,6 +104,11 @@ class RowCodec:
         self._decoders = [
             (g.tensor.name, g.item_shape(), [(f.api_name, f.codec.decode) for f in g.fields])
             for g in self._in
+            if not isinstance(g.fields[0].codec, TokensCodec)
+        ]
+        #: A tokenized text feeds several tensors of the batch's own length (codecs.tokens).
+        self._tokenizers = [
+            (f.api_name, f.codec.tokenize) for f in self.inputs if isinstance(f.codec, TokensCodec)
         ]
         #: Decoding images is slow enough to leave the event loop for (see Live.predict).
         self.decodes_images = any(f.feature.type == "image" for f in self.inputs)
@@ -128,6 +135,8 @@ class RowCodec:
             else:
                 array = np.hstack([decode(self._column(rows, name)) for name, decode in fields])
             feeds[tensor] = _shaped(array, shape, count)
+        for name, tokenize in self._tokenizers:
+            feeds.update(tokenize(self._column(rows, name)))
         return feeds
 
     def assemble(self, columns: Mapping[str, np.ndarray], count: int) -> dict[str, np.ndarray]:
@@ -140,6 +149,8 @@ class RowCodec:
             else:
                 array = np.hstack([columns[name] for name, _ in fields])
             feeds[tensor] = _shaped(array, shape, count)
+        for name, tokenize in self._tokenizers:
+            feeds.update(tokenize([str(text) for text in np.asarray(columns[name]).ravel()]))
         return feeds
 
     def _check_rows(self, rows: list[Any]) -> None:

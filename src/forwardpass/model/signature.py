@@ -124,6 +124,64 @@ class ImageSettings:
         return replace(made, **per_channel)
 
 
+#: The tensors a tokenizer feeds, by role; input_ids is the one a tokenized feature names.
+TOKEN_ROLES = ("input_ids", "attention_mask", "token_type_ids")
+#: Where a model file keeps its tokenizer (the `tokenizers` library's JSON) by default.
+TOKENIZER_KEY = "forwardpass.tokenizer"
+
+
+@dataclass(frozen=True)
+class TokenizerSettings:
+    """How a text input becomes the token tensors of a transformer.
+
+    The tokenizer itself (its `tokenizer.json`) is kept in the model file's metadata under
+    `metadata`, not in the signature, which the registry and the spec carry everywhere.
+    `tensors` maps each role of `TOKEN_ROLES` the model takes to its graph input; a text is
+    cut to `max_length` tokens, and the rows of a batch are padded with `pad_id` to the
+    longest of them.
+    """
+
+    max_length: int
+    tensors: Mapping[str, str]
+    pad_id: int = 0
+    metadata: str = TOKENIZER_KEY
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "max_length": self.max_length,
+            "tensors": dict(self.tensors),
+            "pad_id": self.pad_id,
+            "metadata": self.metadata,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> TokenizerSettings:
+        if not isinstance(data, Mapping):
+            raise SignatureError(f"{where}: tokenizer settings must be an object")
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise SignatureError(f"{where}: unknown tokenizer settings {sorted(unknown)}")
+        max_length, pad_id = data.get("max_length"), data.get("pad_id", 0)
+        for name, value, least in (("max_length", max_length, 1), ("pad_id", pad_id, 0)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise SignatureError(f"{where}: tokenizer {name} must be an integer >= {least}")
+        tensors = data.get("tensors")
+        if (
+            not isinstance(tensors, Mapping)
+            or "input_ids" not in tensors
+            or not set(tensors) <= set(TOKEN_ROLES)
+            or not all(isinstance(t, str) and t for t in tensors.values())
+        ):
+            raise SignatureError(
+                f"{where}: tokenizer tensors must map input_ids (and optionally "
+                "attention_mask, token_type_ids) to graph inputs"
+            )
+        metadata = data.get("metadata", TOKENIZER_KEY)
+        if not isinstance(metadata, str) or not metadata:
+            raise SignatureError(f"{where}: tokenizer metadata must be a non-empty string")
+        return cls(max_length, dict(tensors), pad_id, metadata)  # type: ignore[arg-type]
+
+
 #: Which graph element kinds a feature of each type can feed or read.
 _COMPATIBLE = {
     "numeric": {"float", "int"},
@@ -151,6 +209,7 @@ class Feature:
     allow_unknown: bool = False
     image: ImageSettings | None = None
     missing: bool = False
+    tokenizer: TokenizerSettings | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -172,6 +231,8 @@ class Feature:
             out["image"] = self.image.to_dict()
         if self.missing:
             out["missing"] = True
+        if self.tokenizer is not None:
+            out["tokenizer"] = self.tokenizer.to_dict()
         out.update(self.extra)
         return out
 
@@ -188,6 +249,7 @@ class Feature:
             "allow_unknown",
             "image",
             "missing",
+            "tokenizer",
         }
         name, kind = data.get("name"), data.get("type", "numeric")
         if not isinstance(name, str) or not name:
@@ -233,6 +295,16 @@ class Feature:
             raise SignatureError(f"{where} {name!r}: missing must be true or false")
         if missing and kind != "numeric":
             raise SignatureError(f"{where} {name!r}: only numeric features take missing values")
+        tokenizer = None
+        if "tokenizer" in data:
+            if kind != "text":
+                raise SignatureError(f"{where} {name!r}: only text features take a tokenizer")
+            tokenizer = TokenizerSettings.from_dict(data["tokenizer"], f"{where} {name!r}")
+            if tensor and tensor != tokenizer.tensors["input_ids"]:
+                raise SignatureError(
+                    f"{where} {name!r}: a tokenized text maps to its input_ids tensor"
+                )
+            tensor = tokenizer.tensors["input_ids"]
         return cls(
             name=name,
             type=kind,
@@ -242,6 +314,7 @@ class Feature:
             allow_unknown=bool(data.get("allow_unknown", False)),
             image=image,
             missing=missing,
+            tokenizer=tokenizer,
             extra={k: v for k, v in data.items() if k not in known},
         )
 
@@ -369,6 +442,9 @@ def validate(signature: Signature, model: onnx.ModelProto) -> None:
                 )
                 continue
             for f in members:
+                if f.tokenizer is not None:
+                    problems.extend(_token_problems(side, f, members, available, model))
+                    continue
                 if tensor.kind not in _COMPATIBLE[f.type]:
                     problems.append(
                         f"{side} {f.name!r} is {f.type} but tensor {tensor_name!r} holds "
@@ -409,7 +485,10 @@ def validate(signature: Signature, model: onnx.ModelProto) -> None:
                     f"{tensor_name!r} takes {size} ({list(tensor.item_dims)})"
                 )
         if side == "input":
-            missing = set(available) - {f.tensor for f in features}
+            fed = {f.tensor for f in features} | {
+                t for f in features if f.tokenizer is not None for t in f.tokenizer.tensors.values()
+            }
+            missing = set(available) - fed
             problems.extend(
                 f"graph input {name!r} is fed by no input feature" for name in sorted(missing)
             )
@@ -435,3 +514,45 @@ def _image_problems(side: str, feature: Feature, tensor: graph.Tensor) -> list[s
     if len(dims) not in (1, 3):
         return [f"{side} {feature.name!r} is an image but tensor {tensor.name!r} has {list(dims)}"]
     return []
+
+
+def _token_problems(
+    side: str,
+    feature: Feature,
+    members: list[Feature],
+    available: Mapping[str, graph.Tensor],
+    model: onnx.ModelProto,
+) -> list[str]:
+    """A tokenized text feeds integer tensors [batch, sequence] alone, from a tokenizer the
+    model file carries."""
+    settings = feature.tokenizer
+    assert settings is not None
+    if side == "output":
+        return [f"output {feature.name!r}: only an input can be tokenized"]
+    problems = []
+    if len(members) > 1:
+        problems.append(f"input {feature.name!r} is tokenized and must feed its tensors alone")
+    for role, name in settings.tensors.items():
+        tensor = available.get(name)
+        if tensor is None:
+            problems.append(
+                f"input {feature.name!r} feeds its {role} to tensor {name!r}, which the graph "
+                "does not have as an input"
+            )
+        elif tensor.kind != "int" or len(tensor.item_dims) != 1:
+            problems.append(
+                f"input {feature.name!r} feeds its {role} to tensor {name!r}, which must hold "
+                f"integers [batch, sequence], not {tensor.kind} {list(tensor.dims)}"
+            )
+    if not any(p.key == settings.metadata and p.value for p in model.metadata_props):
+        problems.append(
+            f"input {feature.name!r} is tokenized but the model file carries no tokenizer "
+            f"under {settings.metadata!r}"
+        )
+    return problems
+
+
+def tokenizers(model: onnx.ModelProto, signature: Signature) -> dict[str, str]:
+    """The tokenizers (their JSON) a model file carries for its tokenized inputs, by key."""
+    keys = {f.tokenizer.metadata for f in signature.inputs if f.tokenizer is not None}
+    return {p.key: p.value for p in model.metadata_props if p.key in keys}

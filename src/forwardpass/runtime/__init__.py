@@ -18,6 +18,9 @@ from forwardpass.runtime.deadlines import DEADLINES
 
 log = logging.getLogger("forwardpass.runtime")
 
+#: Rows of one model call when a batch of token rows is run by length (Model._by_length).
+BUCKET_ROWS = 16
+
 # The pybind exceptions ORT raises; InvalidArgument means the caller's data did not fit.
 _ORT_ERRORS = ort.capi.onnxruntime_pybind11_state
 _CALLER_FAULTS: tuple[type[BaseException], ...] = (
@@ -50,6 +53,8 @@ class Model:
         self.signature: sig.Signature = found
         self.inputs = graph.inputs(proto)
         self.outputs = graph.outputs(proto)
+        #: The tokenizers of its tokenized text inputs, for their codecs (codecs.tokens).
+        self.tokenizers = sig.tokenizers(proto, found)
         options = ort.SessionOptions()
         # 0 lets ORT pick one thread per core; serving processes set it to share cores.
         options.intra_op_num_threads = threads
@@ -63,6 +68,7 @@ class Model:
         self.providers: list[str] = self.session.get_providers()
         self.output_names = sorted({f.tensor for f in self.signature.outputs})
         self.timeout = timeout
+        self._mask, self._tokens = _token_tensors(found)
 
     def run(
         self, feeds: dict[str, np.ndarray], timeout: float | None = None
@@ -72,6 +78,8 @@ class Model:
         seconds = self.timeout if timeout is None else timeout
         with DEADLINES.run(seconds) as options:
             try:
+                if self._mask is not None and len(feeds[self._mask]) > BUCKET_ROWS:
+                    return self._by_length(feeds, options)
                 results = self.session.run(self.output_names, feeds, options)
             except _CALLER_FAULTS as exc:
                 raise BadData(f"the model refused the input: {_short(exc)}") from None
@@ -86,6 +94,41 @@ class Model:
                     "the model failed on this input; the error is in the log"
                 ) from None
         return dict(zip(self.output_names, results, strict=True))
+
+    def _by_length(
+        self, feeds: dict[str, np.ndarray], options: ort.RunOptions
+    ) -> dict[str, np.ndarray]:
+        """A batch of token rows run as buckets of rows of like length, each padded only to
+        its own longest row, the answers put back in the batch's order. One call padded to
+        the longest row of 64 sentences spends most of its time on padding (bench/RESULTS.md)."""
+        assert self._mask is not None
+        lengths = feeds[self._mask].sum(axis=1)
+        order = np.argsort(lengths, kind="stable")
+        parts: list[list[np.ndarray]] = []
+        for start in range(0, len(order), BUCKET_ROWS):
+            rows = order[start : start + BUCKET_ROWS]
+            longest = max(1, int(lengths[rows].max()))
+            bucket = {
+                name: array[rows, :longest] if name in self._tokens else array[rows]
+                for name, array in feeds.items()
+            }
+            parts.append(self.session.run(self.output_names, bucket, options))
+        answers = {}
+        for index, name in enumerate(self.output_names):
+            merged = np.concatenate([part[index] for part in parts])
+            answers[name] = np.empty_like(merged)
+            answers[name][order] = merged
+        return answers
+
+
+def _token_tensors(signature: sig.Signature) -> tuple[str | None, frozenset[str]]:
+    """The attention mask of a model's tokenized input (None if it has none), and every
+    tensor a tokenizer feeds."""
+    tokenized = [f.tokenizer for f in signature.inputs if f.tokenizer is not None]
+    if len(tokenized) != 1:  # two texts would need one order for both: not bucketed
+        return None, frozenset()
+    settings = tokenized[0]
+    return settings.tensors.get("attention_mask"), frozenset(settings.tensors.values())
 
 
 def _short(exc: BaseException) -> str:

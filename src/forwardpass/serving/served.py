@@ -26,7 +26,7 @@ from typing import Any, overload
 from forwardpass.batching.batcher import Batcher
 from forwardpass.batching.run import Answer, Columns, Outputs, Rows
 from forwardpass.batching.timing import Timing
-from forwardpass.codecs import ImageOptions
+from forwardpass.codecs import ImageOptions, TextOptions
 from forwardpass.codecs.rows import RowCodec, require_list
 from forwardpass.codecs.tensors import TensorCodec
 from forwardpass.errors import ForwardpassError, ModelNotLoaded
@@ -207,6 +207,9 @@ class ServedDeployments:
                     transformation=deployment.image_transformation,
                     budget=self.pixels,
                     owner=deployment.id,
+                ),
+                TextOptions(
+                    max_chars=self.settings.max_text_chars, tokenizers=loaded.model.tokenizers
                 ),
             )
             batcher = loaded.batcher
