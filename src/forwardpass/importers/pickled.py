@@ -21,10 +21,11 @@ from forwardpass.importers import extras, trees
 
 SKOPS = (".skops",)
 
-#: Estimator types a .skops file may hold beyond skops' own trusted defaults: the boosters
-#: forwardpass converts, whose state is their model text.
+#: Types a .skops file may hold beyond skops' own trusted defaults: numpy's dtypes (data),
+#: and the boosters forwardpass converts, whose state is their model text.
 KNOWN_TYPES = frozenset(
     {
+        "numpy.dtype",
         "collections.OrderedDict",
         "lightgbm.basic.Booster",
         "lightgbm.sklearn.LGBMClassifier",
