@@ -161,6 +161,16 @@ def test_the_management_api_takes_a_booster_file(world):
     assert response.status_code == 201, response.text
     output = response.json()["signature"]["outputs"][0]
     assert (output["type"], output["categories"]) == ("categorical", ["0", "1", "2"])
+    # a damaged file is the framework's own error, as a 400, never a crash of the server
+    damaged = httpx.post(
+        f"{world['server'].base}/api/v1/models",
+        files={"file": ("broken.cbm", b"CBM1" + bytes(range(256)) * 4)},
+        headers=bearer(ADMIN),
+        timeout=120,
+    )
+    assert damaged.status_code == 400, damaged.text
+    assert "not a CatBoost model" in damaged.json()["errorMessage"]
+    assert httpx.get(f"{world['server'].base}/readyz", timeout=10).status_code == 200
 
 
 def pipeline_file(folder: Path) -> tuple[Path, pd.DataFrame, np.ndarray]:

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import forwardpass
-from forwardpass.errors import BadData, ForwardpassError, SignatureError
+from forwardpass.errors import BadData, ForwardpassError
 from forwardpass.importers import trees
 from forwardpass.model import signature as sig
 
@@ -24,7 +24,8 @@ MEMORY_MB = 8192
 #: How long a conversion may take.
 SECONDS = 120.0
 
-# Exit 3: the conversion refused the file, its message on stderr ("Code: message").
+# Exit 3: the conversion refused the file; its error is in the file named by the last
+# argument, as JSON (the frameworks write their own lines to stderr).
 _CHILD = """
 import resource, sys
 sys.path.insert(0, sys.argv[1])
@@ -43,6 +44,7 @@ def convert(data: bytes, suffix: str, options: trees.Options) -> bytes:
         source.write_bytes(data)
         target = Path(folder) / "model.onnx"
         settings = Path(folder) / "options.json"
+        error = Path(folder) / "error.json"
         settings.write_text(
             json.dumps(
                 {
@@ -56,7 +58,7 @@ def convert(data: bytes, suffix: str, options: trees.Options) -> bytes:
             done = subprocess.run(
                 [
                     *(sys.executable, "-I", "-c", _CHILD, root, str(MEMORY_MB * 1024 * 1024)),
-                    *(str(source), str(settings), str(target)),
+                    *(str(source), str(settings), str(target), str(error)),
                 ],
                 capture_output=True,
                 timeout=SECONDS,
@@ -66,20 +68,19 @@ def convert(data: bytes, suffix: str, options: trees.Options) -> bytes:
             raise BadData(f"the model was not converted within {SECONDS:g} s") from None
         if done.returncode == 0:
             return target.read_bytes()
-        reason = done.stderr.decode(errors="replace").strip()
-        if done.returncode == 3:
-            code, _, message = reason.partition(": ")
-            raise (SignatureError if code == SignatureError.code else BadData)(message)
+        if done.returncode == 3 and error.is_file():
+            raise BadData(str(json.loads(error.read_text())["message"]))
         raise BadData(
             f"the model could not be converted (the converter exited with status {done.returncode})"
         )
 
 
 def child(args: list[str]) -> int:
-    """The child's work: convert args[0] with the options in args[1], write args[2]."""
+    """The child's work: convert args[0] with the options in args[1], write args[2] (or
+    the error to args[3])."""
     from forwardpass.importers import sources
 
-    source, settings, target = map(Path, args)
+    source, settings, target, error = map(Path, args)
     given = json.loads(settings.read_text())
     options = trees.Options(
         labels=tuple(given["labels"]) or None,
@@ -89,6 +90,6 @@ def child(args: list[str]) -> int:
     try:
         target.write_bytes(sources.import_path(source, options))
     except ForwardpassError as exc:
-        sys.stderr.write(f"{exc.code}: {exc.message}")
+        error.write_text(json.dumps({"code": exc.code, "message": exc.message}))
         return 3
     return 0
