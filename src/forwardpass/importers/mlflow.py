@@ -41,9 +41,15 @@ def import_folder(folder: Path, options: trees.Options) -> onnx.ModelProto:
     chosen = next((f for f in FLAVORS if f in flavors), None)
     if chosen is None:
         found = ", ".join(f for f in flavors if f != "python_function") or "none"
+        advice = (
+            " (the pytorch flavor pickles the whole module: load it where it was trained and "
+            "write it with forwardpass.importers.torch.to_onnx, then import that file)"
+            if "pytorch" in flavors
+            else ""
+        )
         raise BadData(
             f"this MLflow model's flavor ({found}) cannot be converted to ONNX; forwardpass "
-            f"imports the {', '.join(FLAVORS)} flavors"
+            f"imports the {', '.join(FLAVORS)} flavors{advice}"
         )
     columns = _columns(meta)
     example = _example(folder, meta, columns)
