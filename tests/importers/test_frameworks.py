@@ -298,6 +298,46 @@ def test_an_mlflow_folder_brings_its_signature_and_example(world, flavor):
         assert shown == dict(rows.iloc[0])
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+@pytest.mark.filterwarnings("ignore:.*Any type hint:UserWarning")
+def test_an_mlflow_pytorch_model_needs_the_flag_and_answers_as_the_module(world):
+    import mlflow.pytorch
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Softmax(dim=1))
+    x, _y = data("multiclass")
+    rows = np.array(x.head(5).to_numpy(dtype=np.float32))  # writable, as torch wants
+    path = world["root"] / "mlflow-pytorch"
+    mlflow.pytorch.save_model(net, str(path), input_example=rows[:2], pip_requirements=[])
+    refused = cli(world["data_dir"], "model", "import", str(path), "--name", "torchy")
+    assert refused.exit_code == 1 and "--trust-pickle" in refused.output
+    species = "setosa,versicolor,virginica"
+    model = ok(
+        cli(
+            world["data_dir"],
+            "model",
+            "import",
+            str(path),
+            "--name",
+            "torchy",
+            "--trust-pickle",
+            "--labels",
+            species,
+        )
+    )
+    (given,) = model["signature"]["inputs"]
+    np.testing.assert_allclose(given["example"], rows[0], rtol=1e-6)
+    deployment = ok(cli(world["data_dir"], "deployment", "create", "torchy"))
+    got = predict(world, deployment, [{"input": list(map(float, r))} for r in rows])
+    with torch.no_grad():
+        expected = net(torch.tensor(rows)).numpy()
+    for row, want in zip(got, expected, strict=True):
+        assert list(row["prediction"]) == species.split(",")
+        np.testing.assert_allclose(list(row["prediction"].values()), want, atol=1e-5)
+
+
 def test_an_mlflow_flavor_without_a_converter_is_named(world):
     folder = world["root"] / "mlflow-prophet"
     folder.mkdir()
