@@ -36,6 +36,7 @@ def test_serving_and_the_command_line_load_no_converter():
         ("model.cbm", b"CBM1", "CatBoost model"),
         ("pipeline.joblib", b"\x80\x04", "saved scikit-learn model"),
         ("pipeline.skops", b"PK", "saved scikit-learn model"),
+        ("pipeline.bin", b"\x80\x05", "saved scikit-learn model"),
     ],
 )
 def test_a_file_goes_to_the_importer_of_its_kind(tmp_path, name, head, source):

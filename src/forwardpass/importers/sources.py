@@ -100,7 +100,14 @@ SOURCES: tuple[Source, ...] = (
         _catboost,
         True,
     ),
-    Source("saved scikit-learn model", _suffix(*PICKLES, *SKOPS), _pickled, False),
+    Source(
+        "saved scikit-learn model",
+        lambda p, h: (
+            p.suffix.lower() in (*PICKLES, *SKOPS) or h.startswith(onnx_importer.PICKLE_STARTS)
+        ),
+        _pickled,
+        False,
+    ),
 )
 
 
