@@ -75,7 +75,9 @@ def train(framework: str, task: str, folder: Path) -> tuple[Path, pd.DataFrame, 
     else:
         kind = cb.CatBoostRegressor if regress else cb.CatBoostClassifier
         labels = np.array(CANCER)[y] if task == "binary" else y  # CatBoost keeps labels
-        model = kind(iterations=4, depth=3, verbose=0, thread_count=1).fit(x, labels)
+        model = kind(
+            iterations=4, depth=3, verbose=0, thread_count=1, allow_writing_files=False
+        ).fit(x, labels)
         path = folder / f"{task}.cbm"
         model.save_model(str(path))
     answers = model.predict(rows) if regress else model.predict_proba(rows)
@@ -261,7 +263,9 @@ def mlflow_folder(flavor: str, folder: Path) -> tuple[Path, pd.DataFrame, np.nda
         fitted = lgb.LGBMClassifier(n_estimators=3, num_leaves=5, verbose=-1).fit(x, y)
         saved = fitted.booster_
     else:
-        fitted = saved = cb.CatBoostClassifier(iterations=3, verbose=0, thread_count=1).fit(x, y)
+        fitted = saved = cb.CatBoostClassifier(
+            iterations=3, verbose=0, thread_count=1, allow_writing_files=False
+        ).fit(x, y)
     signature = mlflow.models.infer_signature(example, fitted.predict_proba(example))
     module = __import__(f"mlflow.{flavor}", fromlist=["save_model"])
     # no pip_requirements inference: it imports every package to look up versions
