@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pandas as pd
+import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_iris
 from sklearn.ensemble import HistGradientBoostingRegressor
@@ -15,6 +17,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
 from forwardpass.codecs.rows import RowCodec
 from forwardpass.demos import tabular as demo
+from forwardpass.errors import BadData, SignatureError
 from forwardpass.importers import sklearn as importer
 from forwardpass.model import graph
 from forwardpass.model import signature as sig
@@ -122,3 +125,83 @@ def test_columns_an_imputer_or_a_histogram_booster_reads_first_take_missing_valu
     linear = LinearRegression().fit(floats.fillna(0), target)
     plain = sig.read(importer.to_onnx(linear, floats))
     assert plain is not None and not any(f.missing for f in plain.inputs)
+
+
+def _churn() -> pd.DataFrame:
+    random = np.random.default_rng(0)
+    return pd.DataFrame(
+        {
+            "plan": random.choice(["basic", "pro"], 60),
+            "months": random.integers(1, 48, 60),  # int64
+            "spend": random.normal(50, 10, 60),
+            "churned": random.integers(0, 2, 60),
+        }
+    )
+
+
+def _churn_pipeline(frame: pd.DataFrame) -> Pipeline:
+    encode = ColumnTransformer(
+        [
+            ("plan", OneHotEncoder(handle_unknown="ignore"), ["plan"]),
+            ("numbers", SimpleImputer(), ["months", "spend"]),
+        ]
+    )
+    pipeline = Pipeline([("encode", encode), ("model", LogisticRegression(max_iter=500))])
+    return pipeline.fit(frame.drop(columns="churned"), frame["churned"])
+
+
+def test_the_target_column_of_a_training_frame_is_not_an_input():
+    frame = _churn()
+    model = importer.to_onnx(_churn_pipeline(frame), frame.head(), target="churned")
+    found = sig.read(model)
+    assert found is not None
+    assert [f.name for f in found.inputs] == ["plan", "months", "spend"]
+    assert [f.name for f in found.outputs] == ["churned"]
+
+
+def test_an_integer_column_under_a_simple_imputer_converts_and_answers_like_sklearn():
+    frame = _churn()
+    pipeline = _churn_pipeline(frame)
+    model = importer.to_onnx(pipeline, frame.head(), target="churned")
+    found = sig.read(model)
+    assert found is not None
+    months = next(f for f in found.inputs if f.name == "months")
+    assert (months.type, months.missing) == ("numeric", True)  # floats, so null is NaN
+    rows = frame.drop(columns="churned").head(8)
+    interface = RowCodec(found, graph.inputs(model), graph.outputs(model))
+    feeds = interface.decode(rows.to_dict("records"))
+    scores = ort.InferenceSession(model.SerializeToString()).run([found.outputs[0].tensor], feeds)
+    np.testing.assert_allclose(scores[0], pipeline.predict_proba(rows), atol=1e-5)
+
+
+def test_a_step_skl2onnx_cannot_convert_is_named_with_what_to_do():
+    x, y = load_iris(return_X_y=True, as_frame=True)
+    pipeline = Pipeline(
+        [("impute", SimpleImputer()), ("boost", HistGradientBoostingRegressor(max_iter=2))]
+    ).fit(x, y)
+    with pytest.raises(SignatureError) as caught:
+        importer.to_onnx(pipeline, x.head())
+    assert "'boost'" in caught.value.message and "LGBMRegressor" in caught.value.message
+
+
+def test_a_missing_converter_names_its_pip_line():
+    from forwardpass.importers import extras
+
+    with pytest.raises(BadData) as caught:
+        extras.need("forwardpass_no_such_module", "xgboost", "an XGBoost model")
+    assert "pip install 'forwardpass[xgboost]'" in caught.value.message
+
+
+def test_a_skops_file_is_imported_without_the_pickle_flag(tmp_path):
+    import skops.io
+
+    from forwardpass.importers import sources
+
+    frame = _churn()
+    pipeline = _churn_pipeline(frame)
+    path = tmp_path / "churn.skops"
+    skops.io.dump(pipeline, path)
+    data = sources.import_path(path, sources.Options(target="churned"))
+    found = sig.read(onnx.load_from_string(data))
+    assert found is not None and [f.name for f in found.outputs] == ["churned"]
+    assert found.outputs[0].categories == (0, 1) or found.outputs[0].categories == ("0", "1")

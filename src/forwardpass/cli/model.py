@@ -20,7 +20,10 @@ def import_(
     file: Annotated[
         Path,
         typer.Argument(
-            help="An ONNX file, or a folder a transformers model was saved to.", exists=True
+            help="An ONNX file, an XGBoost (.json, .ubj), LightGBM (.txt) or CatBoost (.cbm) "
+            "model, an MLflow model folder, a transformers model's folder, or a saved "
+            "scikit-learn pipeline (.skops; .pkl and .joblib with --trust-pickle).",
+            exists=True,
         ),
     ],
     name: Annotated[str | None, typer.Option(help="Model name; default: the file's stem.")] = None,
@@ -32,18 +35,37 @@ def import_(
             dir_okay=False,
         ),
     ] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(help="A classifier's class labels, comma-separated, in score order."),
+    ] = None,
+    target: Annotated[
+        str, typer.Option(help="The output feature's name (converted models).")
+    ] = "prediction",
+    trust_pickle: Annotated[
+        bool,
+        typer.Option(
+            "--trust-pickle",
+            help="Load a pickled pipeline (.pkl, .joblib): unpickling runs the code it holds, "
+            "so only for a file you trust. Only the converted ONNX model is kept.",
+        ),
+    ] = False,
     data_dir: common.DataDir = None,
     database_url: common.DatabaseUrl = None,
     json: common.Json = False,
 ) -> None:
-    """Import an ONNX file, or a transformers model's folder, as the next version of a model."""
+    """Import a model file (or a model folder) as the next version of a model."""
     with common.opened(data_dir, database_url, as_json=json) as (_config, registry):
         try:
+            from forwardpass.importers import sources  # the converters, only when importing
+
             given = onnx_importer.read_signature_file(signature) if signature else None
-            if file.is_dir():
+            if file.is_dir() and not (file / "MLmodel").exists():
                 data = _import_folder(file, given)
             else:
-                data = onnx_importer.import_file(file, given)
+                named = tuple(x.strip() for x in labels.split(",")) if labels else None
+                options = sources.Options(named, target, given, trust_pickle)
+                data = sources.import_path(file, options)
         except ForwardpassError as exc:
             common.fail(exc.message, exc.code, as_json=json)
         model = registry.add_model(data, name or file.stem)

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from forwardpass.errors import BadData, JsonPropertyTypeMismatch, at
+from forwardpass.errors import BadData, ForwardpassError, JsonPropertyTypeMismatch, at
 from forwardpass.model.signature import Feature
 
 _JSON_TYPES = {
@@ -59,6 +59,18 @@ class Codec:
     def example(self) -> Any:
         """A valid input value, for documentation and generated examples."""
         raise NotImplementedError
+
+    def shown_example(self) -> Any:
+        """The example the spec and the deployment view show: the model's own (an MLflow
+        input example, kept in the signature as `example`) when it decodes, else `example`."""
+        given = self.feature.extra.get("example")
+        if given is not None:
+            try:
+                self.decode([given])
+            except ForwardpassError:
+                return self.example()
+            return given
+        return self.example()
 
     def schema(self) -> dict[str, Any]:
         """JSON Schema (OpenAPI 3.0 dialect) of an input value that `decode` accepts."""

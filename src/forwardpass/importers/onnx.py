@@ -87,11 +87,11 @@ def prepare(model: onnx.ModelProto, signature: sig.Signature | None = None) -> o
 
 
 # A pickle (protocol 2 and later) starts with PROTO n; joblib's files are pickles, or zlib.
-_PICKLE_STARTS = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05", b"\x78\x9c", b"\x78\x01")
+PICKLE_STARTS = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05", b"\x78\x9c", b"\x78\x01")
 
 
 def _parse(data: bytes) -> onnx.ModelProto:
-    if data.startswith(_PICKLE_STARTS):
+    if data.startswith(PICKLE_STARTS):
         raise BadData(
             "this is a pickled Python object (a .pkl or .joblib file), not an ONNX file: "
             "forwardpass never unpickles a file it is given, as unpickling runs code. In "

@@ -58,6 +58,45 @@ def export(
     return model
 
 
+def export_program(
+    program: Any, example: torch.Tensor, input_name: str, output_name: str
+) -> onnx.ModelProto:
+    """An exported program (torch.export, as MLflow saves one) as plain ONNX; its dynamic
+    dimensions stay open."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        done: Any = torch.onnx.export(
+            program,
+            (example,),
+            input_names=[input_name],
+            output_names=[output_name],
+            dynamo=True,
+            verbose=False,
+        )
+    model: onnx.ModelProto = done.model_proto
+    return model
+
+
+def with_signature(
+    model: onnx.ModelProto,
+    example: torch.Tensor,
+    input_name: str,
+    output_name: str,
+    labels: Sequence[str] | None = None,
+) -> onnx.ModelProto:
+    """The exported model with a signature of one numeric tensor in, and one out (over
+    `labels`, categorical, when given)."""
+    source = sig.Feature(input_name, "numeric", tuple(example.shape[1:]) or (1,), input_name)
+    result = graph.outputs(model)[output_name]
+    if None in result.item_dims:
+        raise SignatureError(f"output {output_name!r} has an open dimension {result.dims}")
+    shape = tuple(d for d in result.item_dims if d) or (1,)
+    target = sig.Feature(output_name, "numeric", shape, output_name)
+    if labels:
+        target = sig.Feature(output_name, "categorical", shape, output_name, tuple(labels))
+    return onnx_importer.prepare(model, sig.Signature((source,), (target,)))
+
+
 def to_onnx(
     module: torch.nn.Module,
     example: torch.Tensor,

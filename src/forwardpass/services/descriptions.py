@@ -47,7 +47,7 @@ def interface(registry: Registry, deployment: Deployment) -> RowCodec:
 
 
 def example_row(face: RowCodec) -> dict[str, Any]:
-    return {f.api_name: f.codec.example() for f in face.inputs}
+    return {f.api_name: f.codec.shown_example() for f in face.inputs}
 
 
 def placeholder_answer(face: RowCodec) -> dict[str, Any]:

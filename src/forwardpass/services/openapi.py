@@ -73,7 +73,7 @@ def document(
     output_props = {
         f.api_name: {**f.codec.output_schema(), "x-peltarion": peltarion(f)} for f in outputs
     }
-    input_example = {f.api_name: f.codec.example() for f in inputs}
+    input_example = {f.api_name: f.codec.shown_example() for f in inputs}
     output_example = {f.api_name: f.codec.output_example() for f in outputs}
     rows: dict[str, Any] = {"type": "array", "items": {"$ref": "#/components/schemas/input-row"}}
     if max_rows is not None:

@@ -34,16 +34,19 @@ class ModelPages(Pages):
         try:
             file = form.get("file")
             if not isinstance(file, UploadFile) or not file.filename:
-                raise BadData("choose an ONNX file to upload")
+                raise BadData("choose a model file to upload")
             data = await file.read()
             given = form.get("signature")
             signature = None
             if isinstance(given, UploadFile) and given.filename:
                 signature = signature_text(await given.read())
             name = form.get("name")
-            default = file.filename.rsplit("/", 1)[-1].removesuffix(".onnx")
+            filename = file.filename.rsplit("/", 1)[-1]
+            default = filename.rsplit(".", 1)[0] if "." in filename[1:] else filename
             chosen = name.strip() if isinstance(name, str) and name.strip() else default
-            model = await run_in_threadpool(import_model, self.registry, data, chosen, signature)
+            model = await run_in_threadpool(
+                import_model, self.registry, data, chosen, signature, filename
+            )
         except ForwardpassError as exc:
             return await self._index(request, session, error=exc.message, status=exc.status)
         return self.back(f"/models/{quote(model.name)}/{model.version}")

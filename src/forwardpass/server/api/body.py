@@ -38,8 +38,9 @@ async def json_object(request: Request, allowed: set[str]) -> dict[str, Any]:
     return body
 
 
-async def upload(request: Request) -> tuple[bytes, str, sig.Signature | None]:
-    """(ONNX bytes, name, signature) from a multipart form with `file`, `name`, `signature`."""
+async def upload(request: Request) -> tuple[bytes, str, sig.Signature | None, str]:
+    """(model bytes, name, signature, file name) from a multipart form with `file`, `name`,
+    `signature`."""
     media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media != "multipart/form-data":
         raise UnsupportedContentType(
@@ -61,8 +62,9 @@ async def upload(request: Request) -> tuple[bytes, str, sig.Signature | None]:
             signature = signature_text(text) if text.strip() else None
         elif isinstance(given, str) and given.strip():
             signature = signature_text(given.encode())
-        default = (file.filename or "model").rsplit("/", 1)[-1].removesuffix(".onnx")
+        filename = (file.filename or "model.onnx").rsplit("/", 1)[-1]
+        default = filename.rsplit(".", 1)[0] if "." in filename[1:] else filename
         chosen = name if isinstance(name, str) and name.strip() else default
-        return data, chosen.strip(), signature
+        return data, chosen.strip(), signature, filename
     finally:
         await form.close()

@@ -21,8 +21,10 @@ class ModelsApi:
         return JSONResponse([m.to_dict() for m in found])
 
     async def upload(self, request: Request) -> Response:
-        data, name, signature = await upload(request)
-        model = await run_in_threadpool(import_model, self.registry, data, name, signature)
+        data, name, signature, filename = await upload(request)
+        model = await run_in_threadpool(
+            import_model, self.registry, data, name, signature, filename
+        )
         return JSONResponse(model.to_dict(), status_code=201)
 
     async def versions(self, request: Request) -> Response:
