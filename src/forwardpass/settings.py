@@ -158,6 +158,13 @@ class Settings:
             "them through the ASGI app like every other request."
         },
     )
+    cors_origins: str = field(
+        default="",
+        metadata={
+            "help": "Origins (comma-separated, or *) whose web pages may call the deployments' "
+            "forward and openapi.json endpoints from a browser (CORS); empty means none."
+        },
+    )
     header_timeout: float = field(
         default=10.0,
         metadata={
@@ -245,6 +252,13 @@ class Settings:
         for name in ("body_min_rate", "max_connections"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{env_name(name)} must be 0 or more, got {getattr(self, name)}")
+        for origin in self.cors_origin_list:
+            # A browser sends scheme://host[:port]; anything else would never match.
+            if origin != "*" and ("://" not in origin or "/" in origin.split("://", 1)[1]):
+                raise ValueError(
+                    f"{env_name('cors_origins')}: {origin!r} is not an origin such as "
+                    "https://app.example.com (scheme, host and port only) or *"
+                )
         if not self.run_timeout > 0:
             raise ValueError(f"{env_name('run_timeout')} must be above 0, got {self.run_timeout}")
 
@@ -270,6 +284,11 @@ class Settings:
         if self.workers:
             return self.workers
         return usable_cores if self.redis_url else 1
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """The origins of `cors_origins`, each without a trailing slash (browsers send none)."""
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def registry_url(self) -> str:
