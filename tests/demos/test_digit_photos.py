@@ -1,11 +1,13 @@
-"""The image demo reads photographed-style digits in fonts its training never saw.
+"""The image demo reads photographed-style digits in fonts and hands its training never saw.
 
-The model is trained here on the machine's fonts less the Liberation family (DejaVu, say),
-then reads digits in Liberation Sans, Serif and Mono (Arial-, Times- and Courier-like
-designs) made to look like a phone's photo of paper: a portrait picture of grey, unevenly
-lit paper, dark ink, the sheet seen at an angle (perspective), out of focus, sensor noise,
-JPEG. Each picture goes through the server's own image codec (crop to a square, shrink,
-grey levels), then the ONNX model, as a prediction would.
+The model is trained here on the machine's fonts less the Liberation family (DejaVu, say)
+and scikit-learn's first handwritten digits, then reads digits in Liberation Sans, Serif
+and Mono (Arial-, Times- and Courier-like designs), and handwritten digits of
+scikit-learn's set that it did not train on, each made to look like a phone's photo of
+paper: a portrait picture of grey, unevenly lit paper, dark ink, the sheet seen at an angle
+(perspective), out of focus, sensor noise, JPEG. Each picture goes through the server's
+own image codec (crop to a square, shrink, grey levels), then the ONNX model, as a
+prediction would.
 
     pytest tests/demos/test_digit_photos.py -s    # prints the accuracy the README quotes
 """
@@ -31,20 +33,20 @@ WIDTH, HEIGHT = 120, 160
 PER_FONT_AND_DIGIT = 2
 
 
-def photographed(font: Path, digit: int, rng: np.random.Generator) -> bytes:
-    """A JPEG of `digit` printed in `font` on paper, as a phone might take it."""
+def photographed(ink: Image.Image, rng: np.random.Generator) -> bytes:
+    """A JPEG of a digit (its ink, 0..255) on paper, as a phone might take it."""
     ys, xs = np.mgrid[0:HEIGHT, 0:WIDTH]
     paper = rng.uniform(140, 235) * np.array([1.0, 0.97, 0.9])  # warm grey to white
     light = rng.uniform(-35, 35) * (xs / WIDTH - 0.5) + rng.uniform(-35, 35) * (ys / HEIGHT - 0.5)
     vignette = 1 - 0.25 * ((xs / WIDTH - 0.5) ** 2 + (ys / HEIGHT - 0.5) ** 2)
     sheet = (paper[None, None, :] + light[..., None]) * vignette[..., None]
     # The digit: 45-75% of the picture's width tall, near the middle, in blue-black or pencil.
+    tall = WIDTH * rng.uniform(0.45, 0.75)
+    wide = min(WIDTH * 0.9, ink.width * tall / ink.height)
+    ink = ink.resize((round(wide), round(tall)), Image.Resampling.BICUBIC)
     mask = Image.new("L", (WIDTH, HEIGHT), 0)
-    size = int(WIDTH * rng.uniform(0.45, 0.75) / 0.72)
     centre = (WIDTH / 2 + rng.uniform(-8, 8), HEIGHT / 2 + rng.uniform(-8, 8))
-    ImageDraw.Draw(mask).text(
-        centre, str(digit), fill=255, font=ImageFont.truetype(str(font), size), anchor="mm"
-    )
+    mask.paste(ink, (round(centre[0] - ink.width / 2), round(centre[1] - ink.height / 2)))
     mask = mask.rotate(rng.uniform(-8, 8), resample=Image.Resampling.BILINEAR, center=centre)
     mask = mask.transform(
         mask.size,
@@ -52,15 +54,23 @@ def photographed(font: Path, digit: int, rng: np.random.Generator) -> bytes:
         _perspective(rng, 0.08),
         resample=Image.Resampling.BILINEAR,
     )
-    ink = rng.uniform(20, 80) * np.array([0.9, 0.95, 1.15])
+    tint = rng.uniform(20, 80) * np.array([0.9, 0.95, 1.15])
     alpha = np.asarray(mask, dtype=np.float64)[..., None] / 255
-    pixels = sheet * (1 - alpha) + ink * alpha
+    pixels = sheet * (1 - alpha) + tint * alpha
     pixels += rng.normal(0, rng.uniform(2, 8), pixels.shape)
     picture = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
     picture = picture.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.3)))
     out = io.BytesIO()
     picture.save(out, "JPEG", quality=int(rng.integers(50, 86)))
     return out.getvalue()
+
+
+def printed(font: Path, digit: int) -> Image.Image:
+    """`digit` in `font`, drawn large (ink 0..255), cropped to its ink."""
+    canvas = Image.new("L", (200, 200), 0)
+    face = ImageFont.truetype(str(font), 120)
+    ImageDraw.Draw(canvas).text((100, 100), str(digit), fill=255, font=face, anchor="mm")
+    return canvas.crop(canvas.getbbox())
 
 
 def _perspective(rng: np.random.Generator, amount: float) -> tuple[float, ...]:
@@ -87,21 +97,25 @@ def test_the_digit_model_reads_photographed_digits_in_unseen_fonts():
     codec = codec_for(feature, np.dtype(np.float32))
     session = ort.InferenceSession(model.SerializeToString())
 
+    def accuracy(ink: list[Image.Image], truth: list[int]) -> float:
+        pictures = [photographed(one, rng) for one in ink]
+        tensor = codec.decode(pictures)  # as the server reads an uploaded file
+        scores = session.run(["probabilities"], {"image": tensor})[0]
+        return float((scores.argmax(axis=1) == np.array(truth)).mean())
+
     rng = np.random.default_rng(16)
-    pictures, truth = [], []
-    for font in held_out:
-        for digit in range(10):
-            for _ in range(PER_FONT_AND_DIGIT):
-                pictures.append(photographed(font, digit, rng))
-                truth.append(str(digit))
-    tensor = codec.decode(pictures)  # as the server reads an uploaded file
-    scores = session.run(["probabilities"], {"image": tensor})[0]
-    read = np.array(digits.LABELS)[scores.argmax(axis=1)]
-    accuracy = float((read == np.array(truth)).mean())
+    cases = [(font, d) for font in held_out for d in range(10) for _ in range(PER_FONT_AND_DIGIT)]
+    typed = accuracy([printed(font, d) for font, d in cases], [d for _, d in cases])
+    scans, marks = digits.handwritten(digits.HANDWRITTEN_TRAIN)
+    scans, marks = scans[::2], marks[::2]  # half of those held out: enough, and quicker
+    written = accuracy(scans, marks.tolist())
     families = sorted({f.stem.split("-")[0] for f in held_out})
     print(
-        f"\n{accuracy:.1%} of {len(truth)} photographed-style digits in {', '.join(families)} "
+        f"\n{typed:.1%} of {len(cases)} photographed-style digits in {', '.join(families)} "
         f"({len(held_out)} font files) read right by a model trained on {len(trained_on)} "
-        "other font files"
+        f"other font files; {written:.1%} of the {len(scans)} handwritten digits it did not "
+        "train on"
     )
-    assert accuracy >= 0.88  # 91.6% here (README); a little room for other library versions
+    # 92.5% and 74.6% here (README); a little room for other library versions.
+    assert typed >= 0.88
+    assert written >= 0.7

@@ -81,13 +81,14 @@ def samples(
     labels = rng.integers(0, 10, count)
     chosen = rng.integers(0, len(fonts), count)
     strokes = rng.choice(STROKES, count)
-    ink = np.stack(
-        [
-            placed(glyph(fonts[f], int(d), int(s)), rng)
-            for f, d, s in zip(chosen, labels, strokes, strict=True)
-        ]
-    )
-    return on_paper(blurred(ink, rng), rng).reshape(count, -1), labels
+    ink = [glyph(fonts[f], int(d), int(s)) for f, d, s in zip(chosen, labels, strokes, strict=True)]
+    return varied(ink, rng), labels
+
+
+def varied(ink: Sequence[Image.Image], rng: np.random.Generator) -> np.ndarray:
+    """Each glyph (ink 0..255) placed, blurred and put on paper: [N, SIZE * SIZE] grey levels."""
+    placed_ = np.stack([placed(one, rng) for one in ink])
+    return on_paper(blurred(placed_, rng), rng).reshape(len(ink), -1)
 
 
 def placed(ink: Image.Image, rng: np.random.Generator) -> np.ndarray:
