@@ -17,8 +17,10 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 
+from forwardpass.importers import onnx as importer
+from forwardpass.registry import Registry
 from forwardpass.settings import Settings
-from tests.support import Server, bearer, cli_env, cli_json, free_port
+from tests.support import Server, bearer, cli_env, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROW = {"Type": "animal", "Sound": "woof", "Size": 0.9}
@@ -52,8 +54,11 @@ def cors(
     tmp_path_factory: pytest.TempPathFactory, model_files: dict[str, Path], front: str
 ) -> Iterator[dict[str, Any]]:
     data_dir = tmp_path_factory.mktemp("cors")
-    cli_json(data_dir, "model", "import", str(model_files["demo"]), "--name", "demo")
-    deployment = cli_json(data_dir, "deployment", "create", "demo")
+    registry = Registry.open(Settings(data_dir=data_dir))  # quicker than two CLI processes
+    registry.add_model(importer.import_bytes(model_files["demo"].read_bytes()), "demo")
+    created, token = registry.create_deployment("demo")
+    registry.close()
+    deployment = {"id": created.id, "token": token}
     # The trailing slash is forgiven: a browser's Origin has none.
     env = cli_env(data_dir, FORWARDPASS_CORS_ORIGINS=f"https://other.example, {front}/")
     server = Server(data_dir, env=env)
