@@ -207,6 +207,13 @@ class Settings:
             "them through the ASGI app like every other request."
         },
     )
+    cors_origins: str = field(
+        default="",
+        metadata={
+            "help": "Origins (comma-separated, or *) whose web pages may call the deployments' "
+            "forward and openapi.json endpoints from a browser (CORS); empty means none."
+        },
+    )
     header_timeout: float = field(
         default=10.0,
         metadata={
@@ -301,6 +308,13 @@ class Settings:
             )
         if self.drain_seconds < 0:
             raise ValueError(f"{env_name('drain_seconds')} must be 0 or more")
+        for origin in self.cors_origin_list:
+            # A browser sends scheme://host[:port]; anything else would never match.
+            if origin != "*" and ("://" not in origin or "/" in origin.split("://", 1)[1]):
+                raise ValueError(
+                    f"{env_name('cors_origins')}: {origin!r} is not an origin such as "
+                    "https://app.example.com (scheme, host and port only) or *"
+                )
         if not self.run_timeout > 0:
             raise ValueError(f"{env_name('run_timeout')} must be above 0, got {self.run_timeout}")
 
@@ -326,6 +340,11 @@ class Settings:
         if self.workers:
             return self.workers
         return usable_cores if self.redis_url else 1
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """The origins of `cors_origins`, each without a trailing slash (browsers send none)."""
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def registry_url(self) -> str:

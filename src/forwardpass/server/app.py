@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -16,6 +17,7 @@ from starlette.routing import Route
 from forwardpass import web
 from forwardpass.registry import Registry
 from forwardpass.server import api, logs, metrics
+from forwardpass.server.cors import Cors
 from forwardpass.server.drain import Drain
 from forwardpass.server.errors import HANDLERS
 from forwardpass.server.ledger import Ledger
@@ -104,6 +106,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
         ledger.flush()  # the latest requests too
         return await metrics.endpoint(request)
 
+    cors = bool(settings.cors_origin_list)  # off by default: no middleware at all
     # Under `forwardpass serve` most predictions never reach the router: the HTTP protocol
     # answers them itself (server/rows/lane.py). The Route takes the rest, and gives the
     # contract's 405 MethodNotAllowed to other methods.
@@ -123,6 +126,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
             *web.routes(registry, settings, cache, predictor),
         ],
         exception_handlers=HANDLERS,
+        middleware=[Middleware(Cors, origins=settings.cors_origin_list)] if cors else [],
         lifespan=lifespan,
     )
     app.state.settings = settings

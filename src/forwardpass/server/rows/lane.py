@@ -60,6 +60,9 @@ class ServerProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.route = _forward_route(self.app)
         self.edge = Edge.of(self.route.settings if self.route else Settings())
+        # With CORS on, a browser's request (it sends Origin) goes the ASGI way, where the
+        # CORS middleware answers it (server/cors.py); the lane itself knows no CORS.
+        self._cors = bool(self.route and self.route.settings.cors_origin_list)
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._linger: asyncio.TimerHandle | None = None
@@ -345,6 +348,8 @@ class ServerProtocol(HttpToolsProtocol):
         url: bytes = self.url
         if not (url.startswith(_PREFIX) and url.endswith(_SUFFIX)):
             return None  # a query string, among others, takes the ASGI way
+        if self._cors and any(name == b"origin" for name, _ in self.headers):
+            return None
         ident = url[len(_PREFIX) : -len(_SUFFIX)]
         if not ident.isascii():
             return None
