@@ -86,8 +86,8 @@ def test_deployment_view_end_to_end(page, managed):
     page.select_option("#new-model", "demo:1")
     page.fill("#new-name", "from the browser")
     page.click("#create button[type=submit]")
-    page.wait_for_selector("#token")
-    token, url = page.input_value("#token"), page.input_value("#url")
+    page.wait_for_selector("#new-token")
+    token, url = page.input_value("#new-token"), page.input_value("#url")
     deployment_id = page.inner_text("#deployment-id")
     assert url == f"{base}/deployment/{deployment_id}/forward"
     assert "categorical (2)" in page.inner_text("#params-h + form")
@@ -103,8 +103,9 @@ def test_deployment_view_end_to_end(page, managed):
     answer = wait_for(lambda: (r := predict(url, token, ROW)).status_code == 200 and r, 10)
     assert "Weight" in answer.json()["rows"][0]
 
-    # disable in the page: predictions refused; enable: served
+    # disable in the page (once confirmed): predictions refused; enable: served
     page.click("#enable-toggle")
+    page.click("#confirm-dialog-yes")
     page.wait_for_selector("#status-badge.disabled")
     wait_for(lambda: predict(url, token, ROW).status_code == 403, 10)
     assert predict(url, token, ROW).json()["errorCode"] == "DeploymentNotEnabled"
@@ -139,8 +140,10 @@ def test_deployment_view_end_to_end(page, managed):
     # delete: only once disabled
     assert not page.is_visible("#delete")
     page.click("#enable-toggle")
+    page.click("#confirm-dialog-yes")
     page.wait_for_selector("#status-badge.disabled")
     page.click("#delete")
+    page.click("#confirm-dialog-yes")
     page.wait_for_url("**/deployments")
     assert deployment_id not in page.content()
     gone = httpx.get(f"{base}/api/v1/deployments/{deployment_id}", headers=bearer(managed["admin"]))

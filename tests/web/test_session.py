@@ -100,7 +100,9 @@ def test_a_form_posted_from_another_origin_is_refused(managed, deployment, sessi
     api = managed["server"].base + f"/api/v1/deployments/{deployment['id']}"
     assert httpx.get(api, headers=headers).json()["status"] == "enabled"
     r = http.post(
-        action, data={"csrf": csrf, "enabled": "0"}, headers={"Origin": managed["server"].base}
+        action,
+        data={"csrf": csrf, "enabled": "0", "confirmed": "1"},
+        headers={"Origin": managed["server"].base},
     )
     assert r.status_code == 303
     assert httpx.get(api, headers=headers).json()["status"] == "disabled"
