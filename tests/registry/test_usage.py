@@ -143,3 +143,15 @@ def test_usage_over_time_is_kept_per_minute_and_per_hour_then_pruned(
             sa.select(sa.func.count()).select_from(usage_buckets)
         ).scalar_one()
     assert kept == 2  # the new minute and its hour
+
+
+def test_migration_0008_makes_the_usage_buckets_of_the_schema(registry: Registry) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from forwardpass.registry.schema import metadata
+
+    with registry.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    assert differences == []
+    assert "usage_buckets" in sa.inspect(registry.engine).get_table_names()
