@@ -159,8 +159,15 @@ PATHS: dict[str, Any] = {
     },
 }
 
-# A name as registry/names.py takes it: 1 to 200 characters, not only blanks.
-_TEXT = {"type": "string", "minLength": 1, "maxLength": NAME_LENGTH, "pattern": r"\S"}
+# A name as registry/names.py takes it: 1 to 200 characters, not only blanks, no control
+# characters (Unicode's Cc: U+0000-U+001F and U+007F-U+009F).
+_PLAIN = r"[^\x00-\x1f\x7f-\x9f]"
+_TEXT = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": NAME_LENGTH,
+    "pattern": rf"^{_PLAIN}*[^\s\x00-\x1f\x7f-\x9f]{_PLAIN}*$",
+}
 _NAMES = {
     "type": "object",
     "description": "feature -> API name; the features are the deployment model's own",
