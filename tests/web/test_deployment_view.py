@@ -87,6 +87,7 @@ def test_rotate_asks_first_and_a_reload_does_not_rotate_again(page, managed):
     assert predict(d["url"], new, ROW).status_code == 200  # still the one shown
 
 
+@pytest.mark.slow
 def test_disable_from_the_list_asks_first_and_says_it_is_done(page, managed):
     d = create(managed, name="prg pill")
     page.goto(managed["server"].base + "/deployments")
@@ -121,6 +122,7 @@ def no_script(browser: Any, managed: dict[str, Any]) -> Iterator[Any]:
     context.close()
 
 
+@pytest.mark.slow
 def test_without_javascript_a_page_asks_before_rotate_disable_and_delete(no_script, managed):
     page = no_script
     d = create(managed, name="prg no script")
@@ -148,6 +150,7 @@ def test_without_javascript_a_page_asks_before_rotate_disable_and_delete(no_scri
     assert d["id"] not in ids(managed)
 
 
+@pytest.mark.slow
 def test_notices_after_each_change(page, managed):
     d = create(managed, "scaled:1", name="prg notices")
     page.goto(f"{managed['server'].base}/deployments/{d['id']}")
@@ -183,6 +186,7 @@ def png(width: int, height: int) -> bytes:
     return out.getvalue()
 
 
+@pytest.mark.slow
 def test_an_image_output_is_shown_and_the_image_curl_example_runs(page, managed, echo, tmp_path):
     page.goto(f"{managed['server'].base}/deployments/{echo['id']}")
     curl = page.inner_text("#example-curl")
@@ -256,6 +260,7 @@ def test_the_deployments_list_fits_a_phone(browser, managed):
     context.close()
 
 
+@pytest.mark.slow
 def test_the_usage_chart_draws_each_minute_and_each_hour(page, managed):
     d = create(managed, "scaled:1", name="prg usage")
     good = {"x": {"shape": [2], "data": [1.0, 2.0]}}

@@ -1,7 +1,8 @@
 """A notice shown once, on the page an action redirects to (post, redirect, get).
 
 The notice travels in its own cookie (HttpOnly, SameSite=Strict), encrypted and signed
-with a key derived from the session key: a new deployment token in it reaches no URL, no
+with a key derived from the session key, and bound to the session that made it (its CSRF
+token is inside): a new deployment token in it reaches no URL, no
 log and no other process's memory, and every serving process can read it (`--workers`, or
 several machines on one registry). The page that shows it deletes the cookie, so a reload
 shows nothing again; a cookie never shown expires after `MAX_AGE` seconds.
@@ -34,14 +35,17 @@ def _fernet(key: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(derived))
 
 
-def read(request: Request, key: str) -> Flash | None:
-    """The notice the request's cookie holds, if it is one of ours and fresh."""
+def read(request: Request, key: str, csrf: str) -> Flash | None:
+    """The notice the request's cookie holds, if it is one of ours, fresh, and made for
+    this session (the one whose CSRF token is `csrf`)."""
     raw = request.cookies.get(COOKIE)
     if not raw:
         return None
     try:
         data = json.loads(_fernet(key).decrypt(raw.encode(), ttl=MAX_AGE))
         notice, token = data["notice"], data.get("token")
+        if not hmac.compare_digest(str(data["csrf"]), csrf):
+            return None
     except (InvalidToken, ValueError, KeyError, TypeError):
         return None
     if not isinstance(notice, str) or not (token is None or isinstance(token, str)):
@@ -49,12 +53,14 @@ def read(request: Request, key: str) -> Flash | None:
     return Flash(notice, token)
 
 
-def save(request: Request, response: Response, key: str, new: Flash | None, drop: bool) -> None:
-    """Set the cookie to the `new` notice, else delete it when `drop` (it was shown, or it
-    cannot be read)."""
+def save(
+    request: Request, response: Response, key: str, csrf: str, new: Flash | None, drop: bool
+) -> None:
+    """Set the cookie to the `new` notice for the session of `csrf`, else delete it when
+    `drop` (it was shown, or it cannot be read)."""
     secure = request.url.scheme == "https"
     if new is not None:
-        data = json.dumps({"notice": new.notice, "token": new.token}).encode()
+        data = json.dumps({"notice": new.notice, "token": new.token, "csrf": csrf}).encode()
         sealed = _fernet(key).encrypt(data)
         response.set_cookie(
             COOKIE,

@@ -65,7 +65,7 @@ class Pages:
                     await refuse_deployment_token(request)
                     key = await run_in_threadpool(self.registry.admin.session_key)
                     session = sessions.load(request, key)
-                    session.flash = flashes.read(request, key)
+                    session.flash = flashes.read(request, key, session.csrf)
                     if login and not session.admin:
                         target = quote(request.url.path)
                         response: Response = RedirectResponse(
@@ -97,7 +97,7 @@ class Pages:
             sessions.save(request, response, session, key)
             stale = flashes.COOKIE in request.cookies and session.flash is None
             drop = session.flash_shown or stale
-            flashes.save(request, response, key, session.next_flash, drop)
+            flashes.save(request, response, key, session.csrf, session.next_flash, drop)
             return response
 
         return endpoint
