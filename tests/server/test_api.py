@@ -61,6 +61,7 @@ ROUTES = [
     ("DELETE", "/api/v1/deployments/{id}", None),
     ("POST", "/api/v1/deployments/{id}/token", None),
     ("GET", "/api/v1/deployments/{id}/openapi.json", None),
+    ("GET", "/api/v1/deployments/{id}/usage", None),
 ]
 
 
@@ -394,3 +395,19 @@ def test_the_cli_and_the_api_describe_a_deployment_alike(managed):
     assert set(from_cli) == set(from_api)
     assert {"features", "effective_limits", "usage", "spec_url"} <= set(from_api)
     assert from_cli == from_api
+
+
+def test_usage_over_time_windows_and_refusals(managed, target):
+    day = call(managed, "GET", f"/api/v1/deployments/{target['id']}/usage")
+    assert day.status_code == 200 and day.json()["window"] == "day"
+    assert len(day.json()["points"]) == 1440 and day.json()["step_seconds"] == 60
+    month = call(managed, "GET", f"/api/v1/deployments/{target['id']}/usage?window=month")
+    assert len(month.json()["points"]) == 720 and month.json()["step_seconds"] == 3600
+    assert month.json()["end"] > day.json()["end"] >= day.json()["points"][-1]["start"]
+    week = call(managed, "GET", f"/api/v1/deployments/{target['id']}/usage?window=week")
+    assert week.status_code == 400 and error_of(week) == "BadData"
+    assert "day, month" in week.json()["errorMessage"]
+    missing = call(managed, "GET", "/api/v1/deployments/00000000-0000-0000-0000-000000000000/usage")
+    assert missing.status_code == 404 and error_of(missing) == "ResourceNotFound"
+    spec = call(managed, "GET", "/api/v1/openapi.json").json()
+    assert "/api/v1/deployments/{id}/usage" in spec["paths"]

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,49 +17,7 @@ import pytest
 
 from tests.server.test_api import answer
 from tests.support import bearer, free_port, wait_for
-
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ROW = {"Type": "animal", "Sound": "woof", "Size": 0.9}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        message = f"Chromium is not at {CHROMIUM}: apt-get install -y chromium"
-        if os.environ.get("FORWARDPASS_TEST_ALLOW_SKIP") == "1":
-            pytest.skip(message)
-        pytest.fail(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Any, managed: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A logged-in page; its screenshot is saved when the test ends."""
-    context = browser.new_context(viewport={"width": 1100, "height": 900}, accept_downloads=True)
-    tab = context.new_page()
-    tab.set_default_timeout(15_000)
-    tab.goto(managed["server"].base + "/deployments")
-    tab.fill("#token", managed["admin"])
-    tab.click("button[type=submit]")
-    tab.wait_for_url("**/deployments")
-    yield tab
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    tab.screenshot(path=str(SHOTS / f"{request.node.name}.png"), full_page=True)
-    context.close()
+from tests.web.conftest import ROW, SHOTS
 
 
 def predict(url: str, token: str, row: dict[str, Any]) -> httpx.Response:
@@ -86,8 +42,8 @@ def test_deployment_view_end_to_end(page, managed):
     page.select_option("#new-model", "demo:1")
     page.fill("#new-name", "from the browser")
     page.click("#create button[type=submit]")
-    page.wait_for_selector("#token")
-    token, url = page.input_value("#token"), page.input_value("#url")
+    page.wait_for_selector("#new-token")
+    token, url = page.input_value("#new-token"), page.input_value("#url")
     deployment_id = page.inner_text("#deployment-id")
     assert url == f"{base}/deployment/{deployment_id}/forward"
     assert "categorical (2)" in page.inner_text("#params-h + form")
@@ -107,8 +63,9 @@ def test_deployment_view_end_to_end(page, managed):
     answer = wait_for(lambda: (r := predict(url, token, ROW)).status_code == 200 and r, 10)
     assert "Weight" in answer.json()["rows"][0]
 
-    # disable in the page: predictions refused; enable: served
+    # disable in the page (once confirmed): predictions refused; enable: served
     page.click("#enable-toggle")
+    page.click("#confirm-dialog-yes")
     page.wait_for_selector("#status-badge.disabled")
     wait_for(lambda: predict(url, token, ROW).status_code == 403, 10)
     assert predict(url, token, ROW).json()["errorCode"] == "DeploymentNotEnabled"
@@ -143,8 +100,10 @@ def test_deployment_view_end_to_end(page, managed):
     # delete: only once disabled
     assert not page.is_visible("#delete")
     page.click("#enable-toggle")
+    page.click("#confirm-dialog-yes")
     page.wait_for_selector("#status-badge.disabled")
     page.click("#delete")
+    page.click("#confirm-dialog-yes")
     page.wait_for_url("**/deployments")
     assert deployment_id not in page.content()
     gone = httpx.get(f"{base}/api/v1/deployments/{deployment_id}", headers=bearer(managed["admin"]))

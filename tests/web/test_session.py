@@ -100,7 +100,9 @@ def test_a_form_posted_from_another_origin_is_refused(managed, deployment, sessi
     api = managed["server"].base + f"/api/v1/deployments/{deployment['id']}"
     assert httpx.get(api, headers=headers).json()["status"] == "enabled"
     r = http.post(
-        action, data={"csrf": csrf, "enabled": "0"}, headers={"Origin": managed["server"].base}
+        action,
+        data={"csrf": csrf, "enabled": "0", "confirmed": "1"},
+        headers={"Origin": managed["server"].base},
     )
     assert r.status_code == 303
     assert httpx.get(api, headers=headers).json()["status"] == "disabled"
@@ -223,3 +225,28 @@ def test_the_favicon_is_served(managed):
     r = httpx.get(managed["server"].base + "/favicon.ico")
     assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
     assert r.text.startswith("<svg")
+
+
+def test_the_new_token_notice_is_an_encrypted_httponly_cookie_for_this_session_only(managed):
+    with httpx.Client(base_url=managed["server"].base, timeout=30) as http:
+        csrf = login(http, managed)
+        r = http.post("/deployments", data={"csrf": csrf, "model": "demo:1", "enabled": "on"})
+        assert r.status_code == 303 and re.fullmatch(
+            r"/deployments/[0-9a-f-]{36}", r.headers["location"]
+        )
+        cookie = next(
+            c for c in r.headers.get_list("set-cookie") if c.startswith("forwardpass_notice=")
+        )
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+        sealed = http.cookies["forwardpass_notice"]
+        page = http.get(r.headers["location"]).text
+        token = re.search(r'id="new-token" value="([^"]+)"', page)
+        assert token is not None
+        assert token.group(1) not in sealed and token.group(1) not in r.headers["location"]
+        assert "forwardpass_notice" not in http.cookies  # deleted by the page that showed it
+        assert 'id="new-token"' not in http.get(r.headers["location"]).text
+    # the same cookie, copied into another admin session, shows nothing
+    with httpx.Client(base_url=managed["server"].base, timeout=30) as other:
+        login(other, managed)
+        other.cookies.set("forwardpass_notice", sealed)
+        assert 'id="new-token"' not in other.get(r.headers["location"]).text

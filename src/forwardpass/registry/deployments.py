@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -210,10 +211,28 @@ class Deployments:
         self._update(current.id, limits)  # only what was given: racing updates both land
         return self.deployment(current.id)
 
-    def add_usage(self, counts: dict[str, dict[str, int]]) -> None:
-        """Add usage counts (deployment id -> metric -> n); not a change servers reload."""
+    def add_usage(
+        self,
+        counts: dict[str, dict[str, int]],
+        minutes: usage.Buckets | None = None,
+        now: float | None = None,
+    ) -> None:
+        """Add usage counts (deployment id -> metric -> n) and per-minute tallies, in one
+        transaction; not a change servers reload. Buckets older than their window go."""
         with self.engine.begin() as connection:
-            usage.add(connection, counts)
+            if counts:
+                usage.add(connection, counts)
+            if minutes:
+                usage.add_buckets(connection, minutes, time.time() if now is None else now)
+
+    def usage_series(
+        self, deployment_id: str, window: str, now: float | None = None
+    ) -> list[tuple[int, usage.Tally]]:
+        """The deployment's usage over `window` ("day" or "month"), oldest bucket first."""
+        with self.engine.connect() as connection:
+            return usage.series(
+                connection, _uuid(deployment_id), window, time.time() if now is None else now
+            )
 
     def usage(self, deployment_id: str) -> dict[str, int]:
         with self.engine.connect() as connection:

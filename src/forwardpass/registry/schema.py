@@ -9,6 +9,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -76,6 +77,27 @@ deployment_usage = Table(
     ),
     Column("metric", String(100), primary_key=True),
     Column("count", BigInteger, nullable=False),
+)
+
+# Usage over time (migration 0008): one row per deployment, bucket size (`step`, 60 s or
+# 3600 s) and bucket start (Unix seconds, a multiple of the step). Old buckets are pruned
+# as new ones are added (registry/usage.py says how long each size is kept).
+usage_buckets = Table(
+    "usage_buckets",
+    metadata,
+    Column(
+        "deployment_id",
+        String(36),
+        ForeignKey("deployments.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("step", Integer, primary_key=True),
+    Column("start", BigInteger, primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("errors", BigInteger, nullable=False),
+    Column("seconds", Float, nullable=False),  # the requests' latencies, summed
+    Index("usage_buckets_age", "step", "start"),
 )
 
 # One row; its generation grows with every change to a deployment, so a serving process

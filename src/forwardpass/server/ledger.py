@@ -71,8 +71,8 @@ class Ledger:
         if not entries:
             return
         done = self._guard.done
-        for deployment_id, _, rows, code, _, _, _ in entries:
-            done(deployment_id, rows, code)
+        for deployment_id, _, rows, code, seconds, made, _ in entries:
+            done(deployment_id, rows, code, seconds, made)
         metrics.observe_requests(
             # Unknown ids share one label: random ids cannot grow the metrics without bound.
             (metrics.UNKNOWN if status == 404 else deployment_id, status, rows, seconds)

@@ -74,21 +74,38 @@ def features(face: RowCodec) -> dict[str, list[dict[str, Any]]]:
     }
 
 
+def _curl(url: str, row: dict[str, Any], images: tuple[str, ...]) -> str:
+    """A JSON request; with image inputs, a form with one line a feature, each image a
+    file part (`name.png`), so that the command is not one line of base64."""
+    start = f'curl -X POST {shlex.quote(url)} \\\n  -H "Authorization: Bearer $TOKEN" \\\n'
+    plain = all(isinstance(v, str | int | float) for k, v in row.items() if k not in images)
+    if images and plain:
+        parts = [
+            f"-F {shlex.quote(f'{k}=@{k}.png' if k in images else f'{k}={v}')}"
+            for k, v in row.items()
+        ]
+        return start + " \\\n".join(f"  {p}" for p in parts)
+    return (
+        start
+        + '  -H "Content-Type: application/json" \\\n'
+        + f"  -d {shlex.quote(json.dumps({'rows': [row]}))}"
+    )
+
+
 def examples(
-    url: str, row: dict[str, Any], answer: dict[str, Any], face: RowCodec | None = None
+    url: str,
+    row: dict[str, Any],
+    answer: dict[str, Any],
+    face: RowCodec | None = None,
+    images: tuple[str, ...] = (),
 ) -> dict[str, str]:
     """The cURL / JSON / Python examples of the deployment view, and with its interface
-    (`face`) the tritonclient one (the Open Inference Protocol)."""
+    (`face`) the tritonclient one (the Open Inference Protocol); `images` names the image
+    inputs (their files are sent as NAME.png in the cURL example)."""
     request = json.dumps({"rows": [row]}, indent=2)
     response = json.dumps({"rows": [answer]}, indent=2)
-    body = json.dumps({"rows": [row]})
     return {
-        "curl": (
-            f"curl -X POST {shlex.quote(url)} \\\n"
-            '  -H "Authorization: Bearer $TOKEN" \\\n'
-            '  -H "Content-Type: application/json" \\\n'
-            f"  -d {shlex.quote(body)}"
-        ),
+        "curl": _curl(url, row, images),
         "json": request,
         "python": (
             "import requests\n\n"

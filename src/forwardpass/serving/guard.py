@@ -45,8 +45,10 @@ class Guard:
                 headers=retry_after(wait),
             )
 
-    def done(self, deployment_id: str, rows: int, error_code: str | None) -> None:
-        self.usage.record(deployment_id, rows, error_code)
+    def done(
+        self, deployment_id: str, rows: int, error_code: str | None, seconds: float, at: float
+    ) -> None:
+        self.usage.record(deployment_id, rows, error_code, seconds, at)
 
     async def run(self) -> None:
         """Write usage to the registry periodically (the server's lifespan runs this)."""

@@ -53,6 +53,7 @@ def routes(
         Route("/models", m.guard(m.index)),
         Route("/models", m.guard(m.upload), methods=post),
         Route("/models/{name}/{version:int}", m.guard(m.show)),
+        Route("/models/{name}/{version:int}/model.onnx", m.guard(m.download)),
         Route("/models/{name}/{version:int}/delete", m.guard(m.delete), methods=post),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

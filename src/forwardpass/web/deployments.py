@@ -15,11 +15,14 @@ from starlette.responses import Response
 from forwardpass.batching.run import Rows
 from forwardpass.errors import BadData, DeploymentNotEnabled, ForwardpassError
 from forwardpass.registry import Deployment, Registry
+from forwardpass.registry.usage import WINDOWS
 from forwardpass.services import descriptions as describe
 from forwardpass.services.changes import apply_changes
+from forwardpass.services.usage import usage_series
 from forwardpass.serving.predict import ADMIN, Predictor
 from forwardpass.serving.served import Live, ServedDeployments
 from forwardpass.settings import Settings
+from forwardpass.web.charts import usage_charts
 from forwardpass.web.pages import Pages
 from forwardpass.web.session import Session
 
@@ -67,7 +70,9 @@ class DeploymentPages(Pages):
             )
         except ForwardpassError as exc:
             return await self._index(request, session, exc.message, exc.status)
-        return await self._view(request, session, deployment.id, token=token)
+        await asyncio.to_thread(self.cache.refresh)
+        notice = f"Deployment {deployment.name!r} created ({deployment.status})."
+        return self.back(f"/deployments/{deployment.id}", session, notice, token)
 
     # -- one deployment --------------------------------------------------------------------
 
@@ -87,11 +92,19 @@ class DeploymentPages(Pages):
         context = await run_in_threadpool(self._context, deployment)
         context["answer_example"] = await self._answer(deployment, context["example_row"])
         context["load_error"] = self.cache.failures().get(deployment.id)
+        window = request.query_params.get("usage", "day")
+        series = await run_in_threadpool(
+            usage_series, self.registry, deployment.id, window if window in WINDOWS else "day"
+        )
+        context["usage_series"] = series
+        context["usage_charts"] = usage_charts(series)
+        images = tuple(f.api_name for f in context["inputs"] if f.feature.type == "image")
         context["examples"] = describe.examples(
             context["d"]["url"],
             context["example_row"],
             context["answer_example"],
             await run_in_threadpool(describe.interface, self.registry, deployment),
+            images,
         )
         context.update(extra)
         return self.render(request, session, "deployment.html", context, status)
@@ -126,28 +139,61 @@ class DeploymentPages(Pages):
         )
 
     async def _act(
-        self, request: Request, session: Session, change: Callable[[FormData], dict[str, Any]]
+        self,
+        request: Request,
+        session: Session,
+        change: Callable[[FormData], dict[str, Any]],
+        notice: Callable[[Deployment], str],
+        form: FormData | None = None,
     ) -> Response:
-        form = await self.form(request, session)
+        if form is None:
+            form = await self.form(request, session)
         deployment_id = request.path_params["id"]
         try:
-            await run_in_threadpool(apply_changes, self.registry, deployment_id, change(form))
+            changed = await run_in_threadpool(
+                apply_changes, self.registry, deployment_id, change(form)
+            )
         except ForwardpassError as exc:
             return await self._view(
                 request, session, deployment_id, status=exc.status, error=exc.message
             )
         await asyncio.to_thread(self.cache.refresh)
-        return self.back(_safe_back(form, f"/deployments/{deployment_id}"))
+        back = _safe_back(form, f"/deployments/{deployment_id}")
+        return self.back(back, session, notice(changed))
 
     async def status(self, request: Request, session: Session) -> Response:
+        form = await self.form(request, session)
+        enable = form.get("enabled") == "1"
+        if not enable:
+            deployment = await run_in_threadpool(
+                self.registry.deployment, request.path_params["id"]
+            )
+            asked = self.confirm(
+                request,
+                session,
+                form,
+                f"Disable {deployment.name!r}? Its callers get 403 DeploymentNotEnabled "
+                "until it is enabled again.",
+                "Disable",
+                _safe_back(form, f"/deployments/{deployment.id}"),
+            )
+            if asked is not None:
+                return asked
         return await self._act(
             request,
             session,
-            lambda form: {"status": "enabled" if form.get("enabled") == "1" else "disabled"},
+            lambda _form: {"status": "enabled" if enable else "disabled"},
+            lambda d: f"Deployment {d.name!r} {d.status}.",
+            form,
         )
 
     async def rename(self, request: Request, session: Session) -> Response:
-        return await self._act(request, session, lambda form: {"name": _text(form, "name")})
+        return await self._act(
+            request,
+            session,
+            lambda form: {"name": _text(form, "name")},
+            lambda d: f"Renamed to {d.name!r}.",
+        )
 
     async def names(self, request: Request, session: Session) -> Response:
         def api_names(form: FormData) -> dict[str, Any]:
@@ -158,7 +204,7 @@ class DeploymentPages(Pages):
                     names[side][feature] = value
             return {"api_names": names}
 
-        return await self._act(request, session, api_names)
+        return await self._act(request, session, api_names, lambda _d: "API names saved.")
 
     async def limits(self, request: Request, session: Session) -> Response:
         def limits(form: FormData) -> dict[str, Any]:
@@ -178,28 +224,57 @@ class DeploymentPages(Pages):
                     raise BadData(f"{name} must be a number, got {text[:40]!r}") from None
             return {"limits": found}
 
-        return await self._act(request, session, limits)
+        return await self._act(request, session, limits, lambda _d: "Limits set.")
 
     async def switch(self, request: Request, session: Session) -> Response:
-        return await self._act(request, session, lambda form: {"model": _text(form, "model")})
+        return await self._act(
+            request,
+            session,
+            lambda form: {"model": _text(form, "model")},
+            lambda d: f"Now serving {d.model.ref}.",
+        )
 
     async def rotate(self, request: Request, session: Session) -> Response:
-        await self.form(request, session)
-        deployment, token = await run_in_threadpool(
-            self.registry.rotate_token, request.path_params["id"]
+        form = await self.form(request, session)
+        deployment = await run_in_threadpool(self.registry.deployment, request.path_params["id"])
+        page = f"/deployments/{deployment.id}"
+        asked = self.confirm(
+            request,
+            session,
+            form,
+            f"Rotate the token of {deployment.name!r}? The current token stops working at "
+            "once: every caller needs the new one.",
+            "Rotate token",
+            page,
         )
-        return await self._view(request, session, deployment.id, token=token)
+        if asked is not None:
+            return asked
+        deployment, token = await run_in_threadpool(self.registry.rotate_token, deployment.id)
+        await asyncio.to_thread(self.cache.refresh)
+        notice = f"Token of {deployment.name!r} rotated: the old one no longer works."
+        return self.back(page, session, notice, token)
 
     async def delete(self, request: Request, session: Session) -> Response:
-        await self.form(request, session)
-        deployment_id = request.path_params["id"]
+        form = await self.form(request, session)
+        deployment = await run_in_threadpool(self.registry.deployment, request.path_params["id"])
+        asked = self.confirm(
+            request,
+            session,
+            form,
+            f"Delete {deployment.name!r}? Its URL and token are gone for good; this cannot "
+            "be undone.",
+            "Delete deployment",
+            f"/deployments/{deployment.id}",
+        )
+        if asked is not None and not deployment.enabled:
+            return asked  # an enabled one is refused below, with why: no question first
         try:
-            await run_in_threadpool(self.registry.delete_deployment, deployment_id)
+            await run_in_threadpool(self.registry.delete_deployment, deployment.id)
         except ForwardpassError as exc:
             return await self._view(
-                request, session, deployment_id, status=exc.status, error=exc.message
+                request, session, deployment.id, status=exc.status, error=exc.message
             )
-        return self.back("/deployments")
+        return self.back("/deployments", session, f"Deployment {deployment.name!r} deleted.")
 
     async def try_it(self, request: Request, session: Session) -> Response:
         """One real prediction from the Try it form, through the serving path."""

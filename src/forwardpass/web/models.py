@@ -8,7 +8,7 @@ from urllib.parse import quote
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 
 from forwardpass.errors import BadData, ForwardpassError
 from forwardpass.services.models import import_model, signature_text
@@ -49,21 +49,45 @@ class ModelPages(Pages):
             )
         except ForwardpassError as exc:
             return await self._index(request, session, error=exc.message, status=exc.status)
-        return self.back(f"/models/{quote(model.name)}/{model.version}")
+        notice = f"Model {model.ref} imported."
+        return self.back(f"/models/{quote(model.name)}/{model.version}", session, notice)
 
     async def show(self, request: Request, session: Session) -> Response:
-        ref = f"{request.path_params['name']}:{request.path_params['version']}"
-        model = await run_in_threadpool(self.registry.model, ref)
+        model = await run_in_threadpool(self.registry.model, _ref(request))
         everything = await run_in_threadpool(self.registry.deployments)
         used = [d for d in everything if d.model.id == model.id]
         context = {"model": model, "users": used, "signature": model.signature.to_dict()}
         return self.render(request, session, "model.html", context)
 
+    async def download(self, request: Request, session: Session) -> Response:
+        """The version's ONNX file, as it was imported (the admin's session only)."""
+        model = await run_in_threadpool(self.registry.model, _ref(request))
+        return FileResponse(
+            self.registry.store.path(model.sha256),
+            media_type="application/octet-stream",
+            filename=f"{model.name}-{model.version}.onnx",
+            headers={"Cache-Control": "no-store"},
+        )
+
     async def delete(self, request: Request, session: Session) -> Response:
-        await self.form(request, session)
-        ref = f"{request.path_params['name']}:{request.path_params['version']}"
+        form = await self.form(request, session)
+        ref = _ref(request)
+        asked = self.confirm(
+            request,
+            session,
+            form,
+            f"Delete {ref}? Its ONNX file is gone for good; this cannot be undone.",
+            "Delete model",
+            "/models",
+        )
+        if asked is not None:
+            return asked
         try:
             await run_in_threadpool(self.registry.delete_model, ref)
         except ForwardpassError as exc:
             return await self._index(request, session, error=exc.message, status=exc.status)
-        return self.back("/models")
+        return self.back("/models", session, f"Model {ref} deleted.")
+
+
+def _ref(request: Request) -> str:
+    return f"{request.path_params['name']}:{request.path_params['version']}"

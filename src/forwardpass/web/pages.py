@@ -21,7 +21,9 @@ from forwardpass.services.admin_auth import refuse_deployment_token
 from forwardpass.services.forms import form_errors
 from forwardpass.serving.served import ServedDeployments
 from forwardpass.settings import Settings
+from forwardpass.web import flash as flashes
 from forwardpass.web import session as sessions
+from forwardpass.web.flash import Flash
 from forwardpass.web.session import Session
 
 HERE = Path(__file__).parent
@@ -40,6 +42,7 @@ def _date(value: Any) -> str:
     return "never"
 
 
+_OWN_FIELDS = {"csrf", "confirmed"}
 _TITLES = {403: "Not allowed", 404: "Not found", 409: "Conflict", 429: "Too many attempts"}
 
 
@@ -62,6 +65,7 @@ class Pages:
                     await refuse_deployment_token(request)
                     key = await run_in_threadpool(self.registry.admin.session_key)
                     session = sessions.load(request, key)
+                    session.flash = flashes.read(request, key, session.csrf)
                     if login and not session.admin:
                         target = quote(request.url.path)
                         response: Response = RedirectResponse(
@@ -91,6 +95,9 @@ class Pages:
                 response.headers.update(exc.headers)
                 return response
             sessions.save(request, response, session, key)
+            stale = flashes.COOKIE in request.cookies and session.flash is None
+            drop = session.flash_shown or stale
+            flashes.save(request, response, key, session.csrf, session.next_flash, drop)
             return response
 
         return endpoint
@@ -110,7 +117,10 @@ class Pages:
         context: dict[str, Any],
         status: int = 200,
     ) -> Response:
-        context = {"csrf": session.csrf, "admin": session.admin, **context}
+        context = {"csrf": session.csrf, "admin": session.admin, "flash": None, **context}
+        if session.flash is not None and status < 400:
+            context["flash"] = session.flash
+            session.flash_shown = True
         response = self.templates.TemplateResponse(request, template, context, status_code=status)
         # Pages show tokens; keep them out of caches and out of other sites' frames.
         response.headers["Cache-Control"] = "no-store"
@@ -122,8 +132,39 @@ class Pages:
         return response
 
     @staticmethod
-    def back(path: str) -> Response:
+    def back(
+        path: str, session: Session | None = None, notice: str = "", token: str | None = None
+    ) -> Response:
+        """Redirect after a form's post, with a notice for the page it leads to."""
+        if session is not None and notice:
+            session.next_flash = Flash(notice, token)
         return RedirectResponse(path, status_code=303)
+
+    def confirm(
+        self,
+        request: Request,
+        session: Session,
+        form: FormData,
+        question: str,
+        action: str,
+        cancel: str,
+    ) -> Response | None:
+        """A page that asks `question` before a post that cannot be undone or breaks
+        callers, unless the post says it was confirmed (the page's dialog or this page
+        did). None when confirmed: go on."""
+        if form.get("confirmed") == "1":
+            return None
+        fields = [
+            (k, v) for k, v in form.multi_items() if isinstance(v, str) and k not in _OWN_FIELDS
+        ]
+        context = {
+            "question": question,
+            "action": action,
+            "post": request.url.path,
+            "fields": fields,
+            "cancel": cancel,
+        }
+        return self.render(request, session, "confirm.html", context)
 
 
 def _pretty_json(value: object) -> str:

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from forwardpass.errors import CrossSiteRequest
+from forwardpass.web.flash import Flash
 
 COOKIE = "forwardpass_session"
 MAX_AGE = 12 * 3600
@@ -29,6 +30,9 @@ class Session:
     csrf: str
     admin: bool = False
     changed: bool = False
+    flash: Flash | None = None  # the notice the previous action left for this page
+    flash_shown: bool = False
+    next_flash: Flash | None = None  # the notice for the page this answer redirects to
 
 
 def _serializer(key: str) -> URLSafeTimedSerializer:

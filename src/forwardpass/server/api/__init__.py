@@ -40,6 +40,7 @@ def mount(registry: Registry, settings: Settings, cache: ServedDeployments) -> M
             ),
             _resource("/deployments/{id}/token", POST=deployments.rotate),
             _resource("/deployments/{id}/openapi.json", GET=deployments.spec),
+            _resource("/deployments/{id}/usage", GET=deployments.usage),
         ],
     )
     return Mount("/api/v1", app=AdminOnly(routes))

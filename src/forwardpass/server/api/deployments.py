@@ -1,4 +1,4 @@
-"""`/api/v1/deployments`: create, list, show, change, rotate the token of, delete."""
+"""`/api/v1/deployments`: create, list, show, change, rotate the token of, delete; usage."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from forwardpass.server.api.body import json_object
 from forwardpass.services import descriptions as describe
 from forwardpass.services.changes import apply_changes
 from forwardpass.services.openapi import document
+from forwardpass.services.usage import usage_series
 from forwardpass.serving.served import ServedDeployments
 from forwardpass.settings import Settings
 
@@ -103,6 +104,14 @@ class DeploymentsApi:
             return self._data(deployment, token)
 
         return JSONResponse(await run_in_threadpool(rotate))
+
+    async def usage(self, request: Request) -> Response:
+        """Usage over time: `?window=day` (per minute) or `month` (per hour)."""
+        window = request.query_params.get("window", "day")
+        series = await run_in_threadpool(
+            usage_series, self.registry, request.path_params["id"], window
+        )
+        return JSONResponse(series)
 
     async def delete(self, request: Request) -> Response:
         await run_in_threadpool(self.registry.delete_deployment, request.path_params["id"])

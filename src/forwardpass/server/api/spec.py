@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 from forwardpass.model.signature import TRANSFORMATIONS
 from forwardpass.registry.names import MAX_LENGTH as NAME_LENGTH
 from forwardpass.registry.schema import MAX_BIG_INTEGER, MAX_INTEGER
+from forwardpass.registry.usage import WINDOWS
 
 _JSON = "application/json"
 
@@ -137,13 +138,36 @@ PATHS: dict[str, Any] = {
             "responses": _ok("The deployment and its new token", _ref("Deployment")),
         },
     },
+    "/api/v1/deployments/{id}/usage": {
+        "get": {
+            "summary": "Usage over time: requests, rows, errors and mean latency per bucket",
+            "parameters": [
+                _ID,
+                {
+                    "name": "window",
+                    "in": "query",
+                    "required": False,
+                    "description": "day: a point a minute (1,440); month: a point an hour (720)",
+                    "schema": {"type": "string", "enum": list(WINDOWS), "default": "day"},
+                },
+            ],
+            "responses": _ok("The series, oldest bucket first", _ref("Usage")),
+        },
+    },
     "/api/v1/openapi.json": {
         "get": {"summary": "This document", "responses": _ok("OpenAPI 3", {"type": "object"})},
     },
 }
 
-# A name as registry/names.py takes it: 1 to 200 characters, not only blanks.
-_TEXT = {"type": "string", "minLength": 1, "maxLength": NAME_LENGTH, "pattern": r"\S"}
+# A name as registry/names.py takes it: 1 to 200 characters, not only blanks, no control
+# characters (Unicode's Cc: U+0000-U+001F and U+007F-U+009F).
+_PLAIN = r"[^\x00-\x1f\x7f-\x9f]"
+_TEXT = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": NAME_LENGTH,
+    "pattern": rf"^{_PLAIN}*[^\s\x00-\x1f\x7f-\x9f]{_PLAIN}*$",
+}
 _NAMES = {
     "type": "object",
     "description": "feature -> API name; the features are the deployment model's own",
@@ -257,6 +281,35 @@ SCHEMAS: dict[str, Any] = {
                 "items": {"type": "string"},
                 "description": "the ONNX Runtime execution providers that run its model on "
                 "this server, in order of preference",
+            },
+        },
+    },
+    "Usage": {
+        "type": "object",
+        "required": ["deployment_id", "window", "step_seconds", "start", "end", "points"],
+        "properties": {
+            "deployment_id": {"type": "string", "format": "uuid"},
+            "window": {"type": "string", "enum": list(WINDOWS)},
+            "step_seconds": {"type": "integer", "description": "each bucket's length"},
+            "start": {"type": "string", "format": "date-time"},
+            "end": {"type": "string", "format": "date-time"},
+            "points": {
+                "type": "array",
+                "description": "every bucket of the window, empty ones too, oldest first",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "start": {"type": "string", "format": "date-time"},
+                        "requests": {"type": "integer"},
+                        "rows": {"type": "integer"},
+                        "errors": {"type": "integer"},
+                        "latency_ms": {
+                            "type": "number",
+                            "nullable": True,
+                            "description": "mean; null for a bucket without requests",
+                        },
+                    },
+                },
             },
         },
     },
