@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import numpy as np
-import onnxruntime as ort
 import pytest
 from PIL import Image
 
@@ -80,19 +79,11 @@ def post(deployment: dict[str, Any], rows: list[dict[str, Any]]) -> httpx.Respon
     )
 
 
-def test_digits_as_png_jpeg_and_rgba_are_classified_as_the_original(
-    images: dict[str, Any],
-) -> None:
-    x, y = demo_image.training_data()
-    picks = [int(np.argmax(y == str(d))) for d in range(10)]
-    session = ort.InferenceSession(
-        str(images["digits_file"]),
-        providers=["CPUExecutionProvider"],
-    )
-    original = session.run(["probabilities"], {"image": x[picks]})[0]
+def test_digits_as_png_jpeg_and_rgba_are_read_alike(images: dict[str, Any]) -> None:
+    labels = [str(d) for d in range(10)]
     rows = []
-    for i in picks:
-        gray = demo_image.picture(x[i], 64)
+    for d in range(10):
+        gray = demo_image.photo_of(d, 64).convert("L")
         rgba = Image.new("RGBA", gray.size, (0, 0, 0, 0))
         rgba.putalpha(Image.eval(gray, lambda p: 255 - p))  # ink as opacity over nothing
         rows += [
@@ -103,27 +94,24 @@ def test_digits_as_png_jpeg_and_rgba_are_classified_as_the_original(
     answer = post(images["digits"], rows)
     assert answer.status_code == 200, answer.text
     got = answer.json()["rows"]
-    labels = [str(d) for d in range(10)]
-    for n in range(len(picks)):
-        want = labels[int(np.argmax(original[n]))]
-        for row in got[3 * n : 3 * n + 3]:
-            scores = row["digit"]
-            assert list(scores) == labels
-            assert max(scores, key=scores.get) == want
-        png_scores = [got[3 * n]["digit"][label] for label in labels]
-        np.testing.assert_allclose(png_scores, original[n], atol=0.02)
+    read = []
+    for n in range(10):
+        tops = [max(row["digit"], key=row["digit"].get) for row in got[3 * n : 3 * n + 3]]
+        assert all(list(row["digit"]) == labels for row in got[3 * n : 3 * n + 3])
+        assert len(set(tops)) == 1, (n, tops)  # the file's format does not change the answer
+        read.append(tops[0])
+    assert sum(top == str(d) for d, top in enumerate(read)) >= 9, read
 
 
 def test_a_file_part_in_a_multipart_form(images: dict[str, Any]) -> None:
-    x, y = demo_image.training_data()
-    data = encoded(demo_image.picture(x[3], 40))
+    data = encoded(demo_image.photo_of(3, 40))
     d = images["digits"]
     answer = httpx.post(
         d["url"], files={"image": ("three.png", data, "image/png")}, headers=bearer(d["token"])
     )
     assert answer.status_code == 200, answer.text
     scores = answer.json()["digit"]
-    assert max(scores, key=scores.get) == y[3]
+    assert max(scores, key=scores.get) == "3"
 
 
 @pytest.mark.parametrize("transformation", sorted(TRANSFORMS))

@@ -52,7 +52,16 @@ def schemathesis(
 @pytest.mark.parametrize("kind", ["demo", "iris", "two", "tensor"])
 def test_schemathesis_finds_nothing(served, kind, tmp_path):
     d = served[kind]
-    done = schemathesis(CONFIG, urljoin(d["url"], "openapi.json"), d["token"], tmp_path)
+    # The /v2 paths have their own run (tests/server/oip/test_schemathesis.py), whose config
+    # accepts a 400 for tensor shapes that JSON Schema cannot tie to their data.
+    done = schemathesis(
+        CONFIG,
+        urljoin(d["url"], "openapi.json"),
+        d["token"],
+        tmp_path,
+        "--exclude-path-regex",
+        "^/v2",
+    )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
 
 
