@@ -4,7 +4,7 @@ Builds the benchmark's model and deployment, starts the app's lifespan in this p
 runs CONNS coroutine clients that each send one request after another straight into the
 ASGI app, for SECONDS. What it prints is the app's share of a request through its ASGI
 route (Starlette's router, the forward route, the batcher, the model thread); `forwardpass
-serve` takes predictions on its protocol's lane instead (server/rows/lane.py), which skips
+serve` takes predictions on its protocol's lane instead (server/lane.py), which skips
 the router, and the socket comes on top.
 Pin it to one core, as the servers are pinned in bench/run.py:
 

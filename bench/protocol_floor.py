@@ -1,6 +1,6 @@
 """The HTTP floor below ASGI: an asyncio protocol on httptools answering a constant.
 
-What the lane of `forwardpass serve` (server/rows/lane.py) could at best cost for HTTP,
+What the lane of `forwardpass serve` (server/lane.py) could at best cost for HTTP,
 next to bench/floor.py, which is the same answer through uvicorn's ASGI machinery. Run
 by bench/run.py as `python bench/protocol_floor.py PORT`; nothing of forwardpass is used.
 """

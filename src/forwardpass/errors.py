@@ -97,7 +97,7 @@ class PayloadTooLarge(ForwardpassError):
 
 
 class RequestTimeout(ForwardpassError):
-    """A request's headers or body came too slowly (server/rows/lane.py)."""
+    """A request's headers or body came too slowly (server/lane.py)."""
 
     code, status = "RequestTimeout", 408
 

@@ -26,6 +26,19 @@ def test_a_category_of_other_digits_is_a_string_only():
     assert codec.decode(["²", 3]).tolist() == [["²"], ["3"]]
 
 
+def test_utf8_bytes_are_the_categories_they_spell_or_left_to_decode():
+    """Binary tensors bring categories as UTF-8 bytes: the known ones decode as their text
+    would; anything else is left to `decode`, which says what is wrong."""
+    feature = Feature("unit", "categorical", categories=("m²", "woof"))
+    codec = CategoricalCodec(feature, np.dtype(object))
+    out = codec.decode_utf8(["m²".encode(), b"woof"])
+    assert out is not None
+    assert out.tolist() == codec.decode(["m²", "woof"]).tolist() == [["m²"], ["woof"]]
+    assert codec.decode_utf8([b"woof", b"roar"]) is None
+    assert codec.decode_utf8(["woof"]) is None  # text is `decode`'s
+    assert CategoricalCodec(NUMBERS, np.dtype(np.int64)).decode_utf8([b"1"]) is None
+
+
 def test_an_unknown_category_names_the_allowed_ones():
     with pytest.raises(
         BadData,

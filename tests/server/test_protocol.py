@@ -1,4 +1,4 @@
-"""The HTTP protocol's fast lane for predictions (server/rows/lane.py), over raw sockets.
+"""The HTTP protocol's fast lane for predictions (server/lane.py), over raw sockets.
 
 The other tests reach the lane through httpx; these send what a client library rarely
 does (pipelined requests, Expect: 100-continue, HTTP/1.0, a body cut short, an answer
@@ -8,7 +8,6 @@ a prediction pipelined behind another request on the same connection.
 
 from __future__ import annotations
 
-import socket
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,9 +16,8 @@ import httpx
 import orjson
 
 from forwardpass.demos.tabular import EXAMPLE_ROWS
+from tests.server.raw_http import connect
 from tests.support import wait_for
-
-Answer = tuple[int, dict[str, str], bytes]
 
 
 def request(d: dict[str, Any], body: bytes, *, token: str | None = None, extra: str = "") -> bytes:
@@ -33,49 +31,6 @@ def request(d: dict[str, Any], body: bytes, *, token: str | None = None, extra: 
 
 def rows_body(*rows: dict[str, Any]) -> bytes:
     return orjson.dumps({"rows": list(rows)})
-
-
-class Reader:
-    """HTTP/1.1 answers read off a socket, one at a time (Content-Length bodies only)."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.buffer = b""
-
-    def _fill(self) -> None:
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise EOFError("the server closed the connection")
-        self.buffer += chunk
-
-    def answer(self) -> Answer:
-        while b"\r\n\r\n" not in self.buffer:
-            self._fill()
-        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
-        status_line, *lines = head.decode("latin-1").split("\r\n")
-        headers = {}
-        for line in lines:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", "0"))
-        while len(self.buffer) < length:
-            self._fill()
-        body, self.buffer = self.buffer[:length], self.buffer[length:]
-        return int(status_line.split()[1]), headers, body
-
-    def closed(self) -> bool:
-        """True when the server closes the connection (and sends nothing more)."""
-        try:
-            self._fill()
-        except EOFError:
-            return True
-        return False
-
-
-def connect(d: dict[str, Any]) -> tuple[socket.socket, Reader]:
-    parts = urlsplit(d["url"])
-    sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
-    return sock, Reader(sock)
 
 
 def alone(d: dict[str, Any], row: dict[str, Any]) -> bytes:

@@ -1,4 +1,4 @@
-"""Each reach of server/rows/uvicorn_reach.py, checked on the installed uvicorn, and the
+"""Each reach of server/uvicorn_reach.py, checked on the installed uvicorn, and the
 choice of protocol it makes at start; the lane turned off by its setting."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from forwardpass.demos.tabular import EXAMPLE_ROWS
-from forwardpass.server.rows import uvicorn_reach
-from forwardpass.server.rows.lane import ServerProtocol
+from forwardpass.server import uvicorn_reach
+from forwardpass.server.lane import ServerProtocol
 from tests.support import Server, bearer, cli_env, cli_json
 
 

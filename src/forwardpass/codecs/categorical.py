@@ -41,6 +41,24 @@ class CategoricalCodec(Codec):
             if dtype.kind == "O" and categories and all(type(c) is str for c in categories)
             else None
         )
+        # The same categories as UTF-8 bytes, as binary tensors bring them.
+        self._utf8: dict[bytes | str, str] | None = (
+            {c.encode(): c for c in self._as_is if isinstance(c, str)}
+            if self._as_is is not None
+            else None
+        )
+
+    def decode_utf8(self, values: Sequence[bytes | str]) -> np.ndarray | None:
+        """`decode` for values given as UTF-8 bytes (the protocol's binary BYTES tensors),
+        one lookup each when every value is a known string category; None otherwise, and
+        the caller decodes them as text, so that `decode` names what is wrong."""
+        if self._utf8 is None:
+            return None
+        try:
+            found = list(map(self._utf8.__getitem__, values))
+        except (KeyError, TypeError):
+            return None
+        return np.array(found, dtype=object).reshape(len(values), 1)
 
     def decode(self, values: Sequence[Any]) -> np.ndarray:
         if self._as_is is not None:

@@ -100,6 +100,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
     ledger = Ledger(guard)
     predictor = Predictor(cache, guard, ledger.add)
     forward = ForwardRoute(predictor, settings)
+    oip = OipRoutes(predictor)
 
     async def metrics_endpoint(request: Request) -> Response:
         metrics.authorize(request, settings.metrics_token)
@@ -108,7 +109,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
 
     cors = bool(settings.cors_origin_list)  # off by default: no middleware at all
     # Under `forwardpass serve` most predictions never reach the router: the HTTP protocol
-    # answers them itself (server/rows/lane.py). The Route takes the rest, and gives the
+    # answers them itself (server/lane.py). The Route takes the rest, and gives the
     # contract's 405 MethodNotAllowed to other methods.
     app = Starlette(
         routes=[
@@ -121,7 +122,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
                 OpenApiRoute(cache, registry, settings).handle,
                 methods=["GET"],
             ),
-            *OipRoutes(predictor).routes(),
+            *oip.routes(),
             api.mount(registry, settings, cache),
             *web.routes(registry, settings, cache, predictor),
         ],
@@ -132,7 +133,8 @@ def create_app(settings: Settings, registry: Registry | None = None) -> Starlett
     app.state.settings = settings
     app.state.registry = registry
     app.state.cache = cache
-    app.state.forward = forward
+    app.state.forward = forward  # the lane's way to the prediction routes (server/lane.py)
+    app.state.oip = oip
     app.state.admin_gate = AdminGate(registry, settings)
     return app
 

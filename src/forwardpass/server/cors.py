@@ -4,7 +4,7 @@ Off unless `FORWARDPASS_CORS_ORIGINS` names origins. Only `/deployment/{id}/forw
 `/deployment/{id}/openapi.json` answer cross-origin callers: the management API and the
 pages stay same-origin. Starlette's CORSMiddleware does the work; a refused preflight is
 the contract's JSON error rather than its plain text. The HTTP protocol's lane hands a
-request with an Origin header to the ASGI app when CORS is on (server/rows/lane.py).
+request with an Origin header to the ASGI app when CORS is on (server/lane.py).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A red team held 1,124 idle or trickling connections, sent a 26 MB URL and a 64 MB header
 block: each cost the server memory, a file descriptor or log space without a token. The
-HTTP protocol (server/rows/lane.py) enforces these limits as the bytes arrive:
+HTTP protocol (server/lane.py) enforces these limits as the bytes arrive:
 
 - a request's line and headers must arrive within `header_timeout` seconds, and a new
   connection must start one within that time (408, or a plain close if nothing came);

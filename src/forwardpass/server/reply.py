@@ -1,8 +1,8 @@
-"""A prediction's HTTP answer as plain values: status, extra headers, JSON body.
+"""A prediction's HTTP answer as plain values: status, extra headers, body.
 
-The forward route builds one `Reply` for every outcome, success or the contract's error;
-the ASGI way out (`ReplyResponse`) and the HTTP protocol's fast lane (server/rows/lane.py)
-each send it as they must, with the same headers.
+The prediction routes (the rows API's and the protocol's infer) build one `Reply` for every
+outcome, success or error; the ASGI way out (`ReplyResponse`) and the HTTP protocol's fast
+lane (server/lane.py) each send it as they must, with the same headers.
 """
 
 from __future__ import annotations
@@ -15,28 +15,35 @@ from forwardpass.errors import ForwardpassError
 HeaderList = list[tuple[bytes, bytes]]
 Reply = tuple[int, HeaderList, bytes]
 
+_JSON = (b"content-type", b"application/json")
+
 
 def contract_body(code: str, message: str) -> bytes:
     """The contract's error body: the one place it is made."""
     return orjson.dumps({"errorCode": code, "errorMessage": message})
 
 
-def error_reply(error: ForwardpassError) -> Reply:
-    """The contract's error body and the error's own headers (Retry-After, ...)."""
-    extra = [
+def error_headers(error: ForwardpassError) -> HeaderList:
+    """The error's own headers (Retry-After, Connection: close, ...)."""
+    return [
         (name.lower().encode("latin-1"), value.encode("latin-1"))
         for name, value in error.headers.items()
     ]
-    return error.status, extra, contract_body(error.code, error.message)
+
+
+def error_reply(error: ForwardpassError) -> Reply:
+    """The contract's error body and the error's own headers."""
+    return error.status, error_headers(error), contract_body(error.code, error.message)
 
 
 def reply_headers(extra: HeaderList, body: bytes) -> HeaderList:
-    """Every header of an answer with this JSON body."""
-    return [
-        *extra,
-        (b"content-length", str(len(body)).encode("latin-1")),
-        (b"content-type", b"application/json"),
-    ]
+    """Every header of an answer with this body: JSON unless `extra` names its type."""
+    headers = [*extra, (b"content-length", str(len(body)).encode("latin-1"))]
+    for name, _ in extra:
+        if name == b"content-type":
+            return headers
+    headers.append(_JSON)
+    return headers
 
 
 class ReplyResponse:

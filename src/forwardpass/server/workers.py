@@ -18,10 +18,9 @@ from typing import Any
 
 import uvicorn
 
-from forwardpass.server import edge
+from forwardpass.server import edge, uvicorn_reach
 from forwardpass.server.app import configure_logging
 from forwardpass.server.metrics import MULTIPROCESS_DIR
-from forwardpass.server.rows import uvicorn_reach
 from forwardpass.settings import Settings, env_name
 
 # The stdlib loop: uvloop has been seen serving connections unfairly at saturation (a long

@@ -50,6 +50,8 @@ SIZE_AS_BINARY = {
     ]
 }
 
+SOUND_AS_BINARY = {"name": "Sound", "datatype": "BYTES", "shape": [2, 1]}
+
 BAD = {
     "wrong datatype": (replaced(2, datatype="BYTES", data=["0.5", "3"]), 400, "expected FP32"),
     "unknown datatype": (replaced(2, datatype="FP8"), 400, "datatype must be one of"),
@@ -98,6 +100,34 @@ BAD = {
         ),
         400,
         "its data is 8 bytes",
+    ),
+    "an unknown category as binary BYTES": (
+        binary(
+            {
+                "inputs": [
+                    good_inputs()[0],
+                    {**SOUND_AS_BINARY, "parameters": {"binary_data_size": 16}},
+                    good_inputs()[2],
+                ]
+            },
+            struct.pack("<I", 4) + b"woof" + struct.pack("<I", 4) + b"purr",
+        ),
+        400,
+        "row 1, feature 'Sound': unknown category 'purr'",
+    ),
+    "a binary BYTES element that is not UTF-8": (
+        binary(
+            {
+                "inputs": [
+                    good_inputs()[0],
+                    {**SOUND_AS_BINARY, "parameters": {"binary_data_size": 14}},
+                    good_inputs()[2],
+                ]
+            },
+            struct.pack("<I", 4) + b"woof" + struct.pack("<I", 2) + b"\xff\xfe",
+        ),
+        400,
+        "UTF-8",
     ),
     "a header length of zero": (binary(SIZE_AS_BINARY, b"", 0), 400, "not valid JSON"),
     "a header length that is no number": ((b"{}", "ten"), 400, "must be a number"),

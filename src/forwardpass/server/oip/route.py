@@ -17,6 +17,7 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from forwardpass import __version__
 from forwardpass.batching.run import Abandoned, Columns, Outputs
@@ -29,8 +30,9 @@ from forwardpass.errors import (
     ResourceNotFound,
     at,
 )
+from forwardpass.server.body import INFERENCE_HEADER_LENGTH, Body, Headers, RequestBody, wanted
 from forwardpass.server.oip import wire
-from forwardpass.server.rows.route import RequestBody
+from forwardpass.server.reply import Reply, ReplyResponse, error_headers
 from forwardpass.services.openapi_oip import PLATFORM
 from forwardpass.serving.auth import authorize_header
 from forwardpass.serving.predict import Predictor
@@ -42,14 +44,13 @@ log = logging.getLogger("forwardpass.requests")
 EXTENSIONS = ("binary_tensor_data", "classification")
 
 
-def error_response(error: ForwardpassError) -> Response:
+def error_reply(error: ForwardpassError) -> Reply:
     """The protocol's error body, with the error's status and headers (Retry-After, ...)."""
-    return Response(
-        orjson.dumps({"error": error.message}),
-        status_code=error.status,
-        headers=error.headers,
-        media_type="application/json",
-    )
+    return error.status, error_headers(error), orjson.dumps({"error": error.message})
+
+
+def error_response(error: ForwardpassError) -> ASGIApp:
+    return ReplyResponse(error_reply(error))
 
 
 def _json(content: Any) -> Response:
@@ -104,7 +105,7 @@ class OipRoutes:
         assert live.tensors is not None, "an enabled, loaded deployment has its codec"
         return live, live.tensors
 
-    async def model_metadata(self, request: Request) -> Response:
+    async def model_metadata(self, request: Request) -> ASGIApp:
         try:
             live, tensors = self._model(request)
         except ForwardpassError as exc:
@@ -119,31 +120,47 @@ class OipRoutes:
             }
         )
 
-    async def model_ready(self, request: Request) -> Response:
+    async def model_ready(self, request: Request) -> ASGIApp:
         try:
             self._model(request)
         except ForwardpassError as exc:
             return error_response(exc)
         return _json({"name": request.path_params["deployment_id"], "ready": True})
 
-    async def infer(self, request: Request) -> Response:
-        call = _TensorCall(request)
+    async def infer(self, request: Request) -> ASGIApp:
+        """The Starlette endpoint: inference requests the fast lane does not take."""
+        reply = await self.respond(
+            request.path_params["deployment_id"],
+            request.path_params.get("version"),
+            wanted(request.scope["headers"]),
+            RequestBody(request),
+        )
+        return ReplyResponse(reply)
+
+    async def respond(
+        self, deployment_id: str, version: str | None, found: Headers, body: Body
+    ) -> Reply:
+        """The whole inference request, from its headers and body to the answer or the
+        protocol's error."""
+        call = _TensorCall(version, found, body)
         try:
-            (body, header_length), timing = await self.predictor.predict(
-                request.path_params["deployment_id"], request.headers.get("authorization"), call
+            (content, header_length), timing = await self.predictor.predict(
+                deployment_id, found.get(b"authorization"), call
             )
         except ForwardpassError as exc:
-            return error_response(exc)
+            return error_reply(exc)
         except Abandoned:
-            return error_response(BadData("the client went away before it was answered"))
+            return error_reply(BadData("the client went away before it was answered"))
         except Exception as exc:
             log.error("unexpected error", exc_info=exc)
-            return error_response(InternalError("the server failed; the error is in its log"))
-        headers = {"Server-Timing": timing.header()}
-        if header_length is None:
-            return Response(body, headers=headers, media_type="application/json")
-        headers["Inference-Header-Content-Length"] = str(header_length)
-        return Response(body, headers=headers, media_type="application/octet-stream")
+            return error_reply(InternalError("the server failed; the error is in its log"))
+        extra = [(b"server-timing", timing.header().encode("latin-1"))]
+        if header_length is not None:
+            extra += (
+                (INFERENCE_HEADER_LENGTH, str(header_length).encode("latin-1")),
+                (b"content-type", b"application/octet-stream"),
+            )
+        return 200, extra, content
 
 
 def _check_version(live: Live, version: str | None) -> None:
@@ -156,27 +173,27 @@ def _check_version(live: Live, version: str | None) -> None:
 class _TensorCall:
     """One inference request as `Predictor.predict` takes it: tensors in, tensors out."""
 
-    __slots__ = ("count", "live", "parsed", "request", "tensors")
+    __slots__ = ("body", "count", "found", "live", "parsed", "tensors", "version")
 
-    def __init__(self, request: Request) -> None:
-        self.request = request
+    def __init__(self, version: str | None, found: Headers, body: Body) -> None:
+        self.version = version
+        self.found = found
+        self.body = body
         self.parsed: wire.InferRequest | None = None
         self.live: Live | None = None
         self.tensors: TensorCodec | None = None
         self.count = 0
 
     async def rows(self, live: Live) -> Columns:
-        _check_version(live, self.request.path_params.get("version"))
+        _check_version(live, self.version)
         tensors = live.tensors
         assert tensors is not None, "an enabled, loaded deployment has its codec"
-        limits, headers = live.limits, self.request.headers
+        limits, found = live.limits, self.found
         try:
-            body = await RequestBody(self.request).read(
-                limits.max_body_bytes, headers.get("content-length")
-            )
+            body = await self.body.read(limits.max_body_bytes, found.get(b"content-length"))
         except ClientDisconnect:
             raise Abandoned() from None
-        parsed = wire.parse(body, headers.get(wire.HEADER_LENGTH), limits.max_rows)
+        parsed = wire.parse(body, found.get(INFERENCE_HEADER_LENGTH), limits.max_rows)
         if parsed.outputs is not None:
             for output in parsed.outputs:
                 if output.name not in tensors.output_names:
@@ -198,7 +215,7 @@ class _TensorCall:
         return Columns(feeds, count)
 
     def gone(self) -> bool:
-        return False
+        return self.body.gone()
 
     def answer(self, rows: Any) -> tuple[bytes, int | None]:
         parsed, live, tensors = self.parsed, self.live, self.tensors

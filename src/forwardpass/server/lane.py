@@ -4,11 +4,12 @@ Under load, uvicorn's ASGI machinery around each request (a RequestResponseCycle
 Event, the receive and send messages and their header checks, two socket writes, then
 Starlette's router) cost more than the prediction: measured side by side on one core, a
 bare ASGI app answering a constant under uvicorn did 37,000 requests/s, and the same answer
-written by a plain asyncio protocol 160,000. So `POST /deployment/{id}/forward` takes a
-lane of its own: the protocol collects the body, the forward route's `respond` (the same
-checks, limits, metrics and log line as its ASGI endpoint) runs in a task, and the answer
-leaves in one write. Every other request, and a prediction pipelined behind another request
-on its connection, goes the ASGI way as before.
+written by a plain asyncio protocol 160,000. So the two prediction routes take a lane of
+their own: the rows API's `POST /deployment/{id}/forward` and the Open Inference Protocol's
+`POST /v2/models/{id}[/versions/{version}]/infer`. The protocol collects the body, the
+route's `respond` (the same checks, limits, metrics and log line as its ASGI endpoint) runs
+in a task, and the answer leaves in one write. Every other request, and a prediction
+pipelined behind another request on its connection, goes the ASGI way as before.
 
 The protocol uses uvicorn's internals (its parser callbacks, cycle, flow, server_state,
 ...): uvicorn_reach.py lists each one, and `forwardpass serve` runs this protocol only on a
@@ -37,18 +38,15 @@ from forwardpass.errors import (
     RequestTimeout,
     UriTooLong,
 )
+from forwardpass.server.body import read_form, refuse_declared, too_large, wanted
 from forwardpass.server.edge import LINGER_SECONDS, MAX_HEAD_BYTES, MAX_URL_BYTES, Edge
+from forwardpass.server.oip.route import OipRoutes
 from forwardpass.server.reply import Reply, error_reply, reply_headers
-from forwardpass.server.rows.route import (
-    ForwardRoute,
-    read_form,
-    refuse_declared,
-    too_large,
-    wanted,
-)
+from forwardpass.server.rows.route import ForwardRoute
 from forwardpass.settings import Settings
 
 _PREFIX, _SUFFIX = b"/deployment/", b"/forward"
+_V2_PREFIX, _V2_SUFFIX, _VERSIONS = b"/v2/models/", b"/infer", "/versions/"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
@@ -58,7 +56,7 @@ class ServerProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.route = _forward_route(self.app)
+        self.route, self.oip = _routes(self.app)
         self.edge = Edge.of(self.route.settings if self.route else Settings())
         # With CORS on, a browser's request (it sends Origin) goes the ASGI way, where the
         # CORS middleware answers it (server/cors.py); the lane itself knows no CORS.
@@ -219,13 +217,13 @@ class ServerProtocol(HttpToolsProtocol):
             self._head_timer.cancel()
             self._head_timer = None
         self._in_head = self._began = False
-        deployment_id = self._lane()
-        if deployment_id is None:
+        way = self._lane()
+        if way is None:
             super().on_headers_complete()  # raises for a URL it can't parse: no body then
             self._in_body = True
             return
         self._in_body = True
-        exchange = Exchange(self, deployment_id)
+        exchange = Exchange(self, *way)
         self.cycle = exchange  # type: ignore[assignment]  # stands in the ASGI cycle's slot
         task = self.loop.create_task(exchange.run())
         task.add_done_callback(self.tasks.discard)
@@ -335,8 +333,9 @@ class ServerProtocol(HttpToolsProtocol):
         self._head_timer = self._body_timer = None
         self._unset_keepalive_if_required()
 
-    def _lane(self) -> str | None:
-        """The deployment id if this request takes the lane, else None."""
+    def _lane(self) -> tuple[str, bool, str | None] | None:
+        """(deployment id, whether it is the protocol's infer, the version it names) if
+        this request takes the lane, else None."""
         if self.route is None or self.root_path or self.limit_concurrency is not None:
             return None
         if not self.route.settings.lane:
@@ -346,20 +345,31 @@ class ServerProtocol(HttpToolsProtocol):
         if self.parser.get_method() != b"POST" or self.parser.should_upgrade():
             return None
         url: bytes = self.url
-        if not (url.startswith(_PREFIX) and url.endswith(_SUFFIX)):
+        if url.startswith(_PREFIX) and url.endswith(_SUFFIX):
+            ident, infer = url[len(_PREFIX) : -len(_SUFFIX)], False
+        elif url.startswith(_V2_PREFIX) and url.endswith(_V2_SUFFIX) and self.oip is not None:
+            ident, infer = url[len(_V2_PREFIX) : -len(_V2_SUFFIX)], True
+        else:
             return None  # a query string, among others, takes the ASGI way
         if self._cors and any(name == b"origin" for name, _ in self.headers):
             return None
-        ident = url[len(_PREFIX) : -len(_SUFFIX)]
         if not ident.isascii():
             return None
-        # the Starlette route's {deployment_id}: one path segment; escapes go the ASGI way.
-        # Checked as str: `b"/" in ident` first tries the needle as an int and raises and
-        # clears a TypeError inside, about 3,800 instructions each (bench/PROFILE.md).
+        # The Starlette routes' {deployment_id} and {version}: one path segment each;
+        # escapes go the ASGI way. Checked as str: `b"/" in ident` first tries the needle as
+        # an int and raises and clears a TypeError inside, about 3,800 instructions each
+        # (bench/PROFILE.md).
         text = ident.decode("ascii")
-        if not text or "/" in text or "%" in text:
+        if not text or "%" in text:
             return None
-        return text
+        version = None
+        if infer and _VERSIONS in text:
+            text, _, version = text.partition(_VERSIONS)
+            if not text or not version or "/" in version:
+                return None
+        if "/" in text:
+            return None
+        return text, infer, version
 
 
 class Exchange:
@@ -381,14 +391,20 @@ class Exchange:
         "deployment_id",
         "disconnected",
         "headers",
+        "infer",
         "keep_alive",
         "protocol",
         "response_complete",
+        "version",
     )
 
-    def __init__(self, protocol: ServerProtocol, deployment_id: str) -> None:
+    def __init__(
+        self, protocol: ServerProtocol, deployment_id: str, infer: bool, version: str | None
+    ) -> None:
         self.protocol = protocol
         self.deployment_id = deployment_id
+        self.infer = infer
+        self.version = version
         self.headers: list[tuple[bytes, bytes]] = protocol.headers
         parser = protocol.parser
         self.keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
@@ -406,11 +422,16 @@ class Exchange:
         self._limit = protocol.route.body_limit(deployment_id)
 
     async def run(self) -> None:
-        route = self.protocol.route
-        assert route is not None
-        self.answer(await route.respond(self.deployment_id, wanted(self.headers), self))
+        protocol, found = self.protocol, wanted(self.headers)
+        if self.infer:
+            assert protocol.oip is not None
+            reply = await protocol.oip.respond(self.deployment_id, self.version, found, self)
+        else:
+            assert protocol.route is not None
+            reply = await protocol.route.respond(self.deployment_id, found, self)
+        self.answer(reply)
 
-    # -- the body, as the route reads it (forward.Body)
+    # -- the body, as the route reads it (server/body.py's Body)
 
     async def read(self, limit: int, declared: str | None) -> bytes:
         refuse_declared(declared, limit)
@@ -516,14 +537,15 @@ def _chunk_size(data: bytes, end: int) -> int:
         return 0
 
 
-def _forward_route(app: Any) -> ForwardRoute | None:
-    """The forward route of the app uvicorn serves, under uvicorn's own middleware."""
+def _routes(app: Any) -> tuple[ForwardRoute | None, OipRoutes | None]:
+    """The prediction routes of the app uvicorn serves, under uvicorn's own middleware."""
     for _ in range(8):
         state = getattr(app, "state", None)
         route = getattr(state, "forward", None) if state is not None else None
         if isinstance(route, ForwardRoute):
-            return route
+            oip = getattr(state, "oip", None)
+            return route, oip if isinstance(oip, OipRoutes) else None
         app = getattr(app, "app", None)
         if app is None:
-            return None
-    return None
+            return None, None
+    return None, None

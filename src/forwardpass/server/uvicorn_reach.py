@@ -112,6 +112,6 @@ def protocol() -> type[httptools_impl.HttpToolsProtocol] | str:
             reason,
         )
         return "httptools"
-    from forwardpass.server.rows.lane import ServerProtocol
+    from forwardpass.server.lane import ServerProtocol
 
     return ServerProtocol
