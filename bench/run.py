@@ -52,44 +52,90 @@ MLSERVER_VENV = Path.home() / ".cache" / "forwardpass-bench" / "mlserver"
 # ---------------------------------------------------------------- model, rows, bodies
 
 
+# (name, Open Inference Protocol datatype) of each input feature, in the model's order: each
+# is its own graph input [N, 1] (as minimal.py feeds them too), BYTES strings or FP32 numbers.
+Inputs = tuple[tuple[str, str], ...]
+TABULAR: Inputs = (("Type", "BYTES"), ("Sound", "BYTES"), ("Size", "FP32"))
+WORKLOADS = ("tabular", "numeric")
+WORKLOAD_NOTES = {  # for the report
+    "tabular": "the demo model (forwardpass.demos.tabular), two categorical strings and a number",
+    "numeric": "scikit-learn's diabetes data, StandardScaler and Ridge, ten float features",
+}
+_DATATYPES = {"tensor(string)": "BYTES", "tensor(float)": "FP32"}  # ONNX Runtime's input types
+
+
 @dataclass
 class Workload:
     dir: Path
-    model: Path  # the forwardpass ONNX file
+    model: Path  # the forwardpass ONNX file; its stem names the model and the deployment
     pipeline: Path  # the same scikit-learn pipeline, joblib, for MLServer
     rows: list[dict[str, Any]]  # 100 rows; 1-row requests send the first
     expected: np.ndarray  # raw ONNX Runtime's answers for `rows`
+    kind: str = "tabular"  # one of WORKLOADS
+    inputs: Inputs = TABULAR  # read from the model's graph inputs
+    output: str = "Weight"  # the deployment's output feature
 
     def rows_for(self, count: int) -> list[dict[str, Any]]:
         return self.rows[:count]
 
 
-def build_workload(work: Path) -> Workload:
+def build_workload(work: Path, kind: str = "tabular") -> Workload:
+    """`tabular`: the demo model, two categorical strings and a number. `numeric`: ten float
+    features (scikit-learn's bundled diabetes data, no download), what binary tensors are for.
+    """
     import joblib
     import onnxruntime as ort
 
-    from forwardpass.demos import tabular as demo
     from forwardpass.importers import sklearn as importer
 
-    pipeline, sample = demo.train()
-    model = work / "weight.onnx"
-    model.write_bytes(importer.to_onnx(pipeline, sample, target="Weight").SerializeToString())
+    pipeline, sample, output, rows = _numeric() if kind == "numeric" else _tabular()
+    model = work / f"{output.lower()}.onnx"
+    model.write_bytes(importer.to_onnx(pipeline, sample, target=output).SerializeToString())
     joblib.dump(pipeline, work / "pipeline.joblib")
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    for i in session.get_inputs():  # what columns() and the tensor encoders can send
+        if i.type not in _DATATYPES or len(i.shape) != 2 or i.shape[1] != 1:
+            raise ValueError(f"graph input {i.name}: {i.type} {i.shape} is not a [N, 1] column")
+    inputs = tuple((i.name, _DATATYPES[i.type]) for i in session.get_inputs())
+    expected = session.run(None, columns(rows, inputs))[0].ravel().astype(np.float64)
+    return Workload(work, model, work / "pipeline.joblib", rows, expected, kind, inputs, output)
+
+
+def _tabular() -> tuple[Any, Any, str, list[dict[str, Any]]]:
+    from forwardpass.demos import tabular as demo
+
+    pipeline, sample = demo.train()
     frame, _ = demo.training_data(rows=100, seed=1)
     rows = [
         {"Type": t, "Sound": s, "Size": round(float(z), 3)}
         for t, s, z in zip(frame["Type"], frame["Sound"], frame["Size"], strict=True)
     ]
-    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    expected = session.run(None, columns(rows))[0].ravel().astype(np.float64)
-    return Workload(work, model, work / "pipeline.joblib", rows, expected)
+    return pipeline, sample, "Weight", rows
 
 
-def columns(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+def _numeric() -> tuple[Any, Any, str, list[dict[str, Any]]]:
+    from sklearn.compose import make_column_transformer
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    frame, target = load_diabetes(return_X_y=True, as_frame=True)
+    # Selected by name, each column is its own graph input, as in the tabular model; a plain
+    # pipeline would take them as one [N, 10] input (the same API, one feed for ORT).
+    scaler = make_column_transformer((StandardScaler(), list(frame.columns)))
+    pipeline = make_pipeline(scaler, Ridge(alpha=1.0)).fit(frame, target)
+    rows = frame.head(100).to_dict(orient="records")  # the data's own float64 values
+    return pipeline, frame.head(20), "progression", rows
+
+
+def columns(rows: list[dict[str, Any]], inputs: Inputs = TABULAR) -> dict[str, np.ndarray]:
+    """The rows as ONNX Runtime's feeds: one [N, 1] column per input."""
     return {
-        "Type": np.array([[r["Type"]] for r in rows], dtype=object),
-        "Sound": np.array([[r["Sound"]] for r in rows], dtype=object),
-        "Size": np.array([[r["Size"]] for r in rows], dtype=np.float32),
+        name: np.array(
+            [[r[name]] for r in rows], dtype=object if datatype == "BYTES" else np.float32
+        )
+        for name, datatype in inputs
     }
 
 
@@ -102,13 +148,14 @@ import numpy as np, onnxruntime as ort
 sys.path.insert(0, {here!r})
 from run import columns
 rows = json.load(open({rows!r}))
+inputs = {inputs!r}
 options = ort.SessionOptions()
 options.intra_op_num_threads = 1
 options.inter_op_num_threads = 1
 session = ort.InferenceSession({model!r}, options, providers=["CPUExecutionProvider"])
 out = {{}}
 for count in {counts!r}:
-    feeds = columns(rows[:count])
+    feeds = columns(rows[:count], inputs)
     for _ in range(200):
         session.run(None, feeds)
     times = []
@@ -132,6 +179,7 @@ def raw_ort(work: Workload, seconds: float) -> dict[int, dict[str, float]]:
         here=str(HERE),
         rows=str(rows_file),
         model=str(work.model),
+        inputs=work.inputs,
         counts=ROW_COUNTS,
         seconds=seconds,
     )
@@ -175,11 +223,11 @@ def rows_body(rows: list[dict[str, Any]]) -> bytes:
     return orjson.dumps({"rows": rows})
 
 
-def rows_answer(answer: Any) -> list[float]:
-    return [float(r["Weight"]) for r in answer["rows"]]
+def rows_answer(answer: Any, output: str = "Weight") -> list[float]:
+    return [float(r[output]) for r in answer["rows"]]
 
 
-def v2_body(rows: list[dict[str, Any]]) -> bytes:
+def v2_body(rows: list[dict[str, Any]], inputs: Inputs = TABULAR) -> bytes:
     """The same rows as an Open Inference Protocol (V2) request, decoded as a DataFrame."""
     import orjson
 
@@ -189,23 +237,12 @@ def v2_body(rows: list[dict[str, Any]]) -> bytes:
             "parameters": {"content_type": "pd"},
             "inputs": [
                 {
-                    "name": "Type",
+                    "name": name,
                     "shape": [n],
-                    "datatype": "BYTES",
-                    "data": [r["Type"] for r in rows],
-                },
-                {
-                    "name": "Sound",
-                    "shape": [n],
-                    "datatype": "BYTES",
-                    "data": [r["Sound"] for r in rows],
-                },
-                {
-                    "name": "Size",
-                    "shape": [n],
-                    "datatype": "FP32",
-                    "data": [r["Size"] for r in rows],
-                },
+                    "datatype": datatype,
+                    "data": [r[name] for r in rows],
+                }
+                for name, datatype in inputs
             ],
         }
     )
@@ -215,7 +252,7 @@ def v2_answer(answer: Any) -> list[float]:
     return [float(v) for v in answer["outputs"][0]["data"]]
 
 
-def tensors_json(rows: list[dict[str, Any]]) -> bytes:
+def tensors_json(rows: list[dict[str, Any]], inputs: Inputs = TABULAR) -> bytes:
     """The rows as forwardpass's Open Inference Protocol inputs: JSON tensors [N, 1]."""
     import orjson
 
@@ -229,13 +266,15 @@ def tensors_json(rows: list[dict[str, Any]]) -> bytes:
                     "shape": [n, 1],
                     "data": [r[name] for r in rows],
                 }
-                for name, datatype in (("Type", "BYTES"), ("Sound", "BYTES"), ("Size", "FP32"))
+                for name, datatype in inputs
             ]
         }
     )
 
 
-def _tensors_binary_parts(rows: list[dict[str, Any]]) -> tuple[bytes, bytes]:
+def _tensors_binary_parts(
+    rows: list[dict[str, Any]], inputs: Inputs = TABULAR
+) -> tuple[bytes, bytes]:
     """The JSON header and the raw tensors of a binary request (as tritonclient sends it)."""
     import struct
 
@@ -243,39 +282,37 @@ def _tensors_binary_parts(rows: list[dict[str, Any]]) -> tuple[bytes, bytes]:
 
     n = len(rows)
 
-    def strings(name: str) -> bytes:
-        return b"".join(struct.pack("<I", len(v)) + v for v in (r[name].encode() for r in rows))
+    def raw(name: str, datatype: str) -> bytes:
+        if datatype == "BYTES":  # each string after its length, 4 bytes little-endian
+            values = (r[name].encode() for r in rows)
+            return b"".join(struct.pack("<I", len(v)) + v for v in values)
+        return np.array([r[name] for r in rows], dtype="<f4").tobytes()  # FP32, as columns()
 
-    raw = {
-        "Type": strings("Type"),
-        "Sound": strings("Sound"),
-        "Size": np.array([r["Size"] for r in rows], dtype="<f4").tobytes(),
-    }
-    datatypes = {"Type": "BYTES", "Sound": "BYTES", "Size": "FP32"}
+    data = {name: raw(name, datatype) for name, datatype in inputs}
     header = orjson.dumps(
         {
             "inputs": [
                 {
                     "name": name,
-                    "datatype": datatypes[name],
+                    "datatype": datatype,
                     "shape": [n, 1],
-                    "parameters": {"binary_data_size": len(data)},
+                    "parameters": {"binary_data_size": len(data[name])},
                 }
-                for name, data in raw.items()
+                for name, datatype in inputs
             ],
             "parameters": {"binary_data_output": True},
         }
     )
-    return header, b"".join(raw.values())
+    return header, b"".join(data.values())
 
 
-def tensors_binary(rows: list[dict[str, Any]]) -> bytes:
-    header, raw = _tensors_binary_parts(rows)
+def tensors_binary(rows: list[dict[str, Any]], inputs: Inputs = TABULAR) -> bytes:
+    header, raw = _tensors_binary_parts(rows, inputs)
     return header + raw
 
 
-def tensors_binary_headers(rows: list[dict[str, Any]]) -> dict[str, str]:
-    header, _ = _tensors_binary_parts(rows)
+def tensors_binary_headers(rows: list[dict[str, Any]], inputs: Inputs = TABULAR) -> dict[str, str]:
+    header, _ = _tensors_binary_parts(rows, inputs)
     return {
         "Inference-Header-Content-Length": str(len(header)),
         "Content-Type": "application/octet-stream",
@@ -287,7 +324,7 @@ def tensors_binary_answer(answer: httpx.Response) -> list[float]:
     return np.frombuffer(answer.content[length:], dtype="<f4").astype(float).tolist()
 
 
-def tensors_system(rows_api: System, binary: bool) -> System:
+def tensors_system(rows_api: System, binary: bool, inputs: Inputs = TABULAR) -> System:
     """The Open Inference Protocol of the same forwardpass server and deployment."""
     base, _, rest = rows_api.url.partition("/deployment/")
     deployment = rest.removesuffix("/forward")
@@ -298,9 +335,13 @@ def tensors_system(rows_api: System, binary: bool) -> System:
         + ("binary tensors" if binary else "JSON tensors"),
         f"{base}/v2/models/{deployment}/infer",
         rows_api.auth,
-        encode=tensors_binary if binary else tensors_json,
+        encode=functools.partial(tensors_binary if binary else tensors_json, inputs=inputs),
         decode=tensors_binary_answer if binary else v2_answer,
-        headers=tensors_binary_headers if binary else (lambda rows: {}),
+        headers=(
+            functools.partial(tensors_binary_headers, inputs=inputs)
+            if binary
+            else (lambda rows: {})
+        ),
         binary=binary,
     )
 
@@ -408,7 +449,7 @@ def start_protocol_floor(procs: Processes, work: Workload) -> System:
 
 def start_minimal(procs: Processes, work: Workload) -> System:
     port = free_port()
-    env = {**os.environ, "BENCH_MODEL": str(work.model), "BENCH_OUTPUT": "Weight"}
+    env = {**os.environ, "BENCH_MODEL": str(work.model), "BENCH_OUTPUT": work.output}
     process = procs.start("minimal", pinned(uvicorn_args("minimal:app", port)), env=env)
     url = f"http://127.0.0.1:{port}/"
     wait_for_post(url, process, procs.logs / "minimal.log")
@@ -417,7 +458,7 @@ def start_minimal(procs: Processes, work: Workload) -> System:
         "hand-written minimal server (bench/minimal.py)",
         url,
         encode=rows_body,
-        decode=rows_answer,
+        decode=functools.partial(rows_answer, output=work.output),
     )
 
 
@@ -442,14 +483,15 @@ def forwardpass_deployment(
     data = data or work.dir / "forwardpass-data"
     env = {**(env or os.environ), "FORWARDPASS_DATA_DIR": str(data)}
     cli = [PYTHON, "-m", "forwardpass"]
+    name = work.model.stem  # "weight" for the tabular workload
     subprocess.run(
-        [*cli, "model", "import", str(work.model), "--name", "weight", "--json"],
+        [*cli, "model", "import", str(work.model), "--name", name, "--json"],
         env=env,
         check=True,
         capture_output=True,
     )
     created = subprocess.run(
-        [*cli, "deployment", "create", "weight", "--json"],
+        [*cli, "deployment", "create", name, "--json"],
         env=env,
         check=True,
         capture_output=True,
@@ -466,6 +508,7 @@ def start_forwardpass(
     all_cores: bool,
     workers: int | None,
     lane: bool = True,
+    output: str = "Weight",  # the deployment's output feature
 ) -> System:
     data, deployment, token = made
     port = free_port()
@@ -491,7 +534,7 @@ def start_forwardpass(
         f"{base}/deployment/{deployment}/forward",
         f"Bearer {token}",
         encode=rows_body,
-        decode=rows_answer,
+        decode=functools.partial(rows_answer, output=output),
     )
 
 
@@ -743,7 +786,15 @@ def main() -> None:
         help="--workers for 'forwardpass, all cores' (default: one per usable core)",
     )
     parser.add_argument("--mlserver-venv", type=Path, default=MLSERVER_VENV)
-    parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument(
+        "--workload",
+        choices=WORKLOADS,
+        default="tabular",
+        help="tabular: the demo model (strings and a number); numeric: ten float features",
+    )
+    parser.add_argument(
+        "--out", type=Path, help="default bench/RESULTS.md, bench/RESULTS-numeric.md for numeric"
+    )
     parser.add_argument(
         "--url",
         help="also measure this running deployment of the demo model (e.g. from "
@@ -754,6 +805,8 @@ def main() -> None:
     parser.add_argument("--connections", default="1,16,64", help="wrk connections")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
+    if args.out is None:  # a numeric run does not overwrite the tabular results
+        args.out = HERE / ("RESULTS.md" if args.workload == "tabular" else "RESULTS-numeric.md")
     # A plain `kill` should stop the servers too: turn SIGTERM into an exception.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     wanted = [s for s in args.systems.split(",") if s]
@@ -766,7 +819,8 @@ def main() -> None:
     with workdir(args.keep) as work_dir, ExitStack() as stack:
         info = machine()
         print(f"work directory {work_dir}", flush=True)
-        work = build_workload(work_dir)
+        work = build_workload(work_dir, args.workload)
+        print(f"workload {work.kind}: inputs {work.inputs}, output {work.output}", flush=True)
         procs = Processes(work_dir)
         stack.callback(procs.stop_all)
         raw = raw_ort(work, seconds=max(2.0, args.duration))
@@ -775,20 +829,22 @@ def main() -> None:
         made = functools.cache(lambda: forwardpass_deployment(work))
         # The rows API and the Open Inference Protocol of one server: the same process.
         one_core = functools.cache(
-            lambda: start_forwardpass(procs, made(), all_cores=False, workers=None)
+            lambda: start_forwardpass(
+                procs, made(), all_cores=False, workers=None, output=work.output
+            )
         )
         starters: dict[str, Callable[[], System]] = {
             "floor": lambda: start_floor(procs, work),
             "protocol-floor": lambda: start_protocol_floor(procs, work),
             "minimal": lambda: start_minimal(procs, work),
             "forwardpass": one_core,
-            "forwardpass-v2-json": lambda: tensors_system(one_core(), binary=False),
-            "forwardpass-v2-binary": lambda: tensors_system(one_core(), binary=True),
+            "forwardpass-v2-json": lambda: tensors_system(one_core(), False, work.inputs),
+            "forwardpass-v2-binary": lambda: tensors_system(one_core(), True, work.inputs),
             "forwardpass-nolane": lambda: start_forwardpass(
-                procs, made(), all_cores=False, workers=None, lane=False
+                procs, made(), all_cores=False, workers=None, lane=False, output=work.output
             ),
             "forwardpass-all": lambda: start_forwardpass(
-                procs, made(), all_cores=True, workers=args.workers
+                procs, made(), all_cores=True, workers=args.workers, output=work.output
             ),
             "mlserver": lambda: start_mlserver(procs, work, args.mlserver_venv),
             "running": lambda: System(
@@ -802,9 +858,19 @@ def main() -> None:
         }
         if args.url:
             wanted.append("running")
+        # MLServer's model settings and a running deployment (of the demo model) are the
+        # tabular workload's; MLServer on the numeric one has not been checked.
+        refused = {
+            "mlserver": "MLServer is set up for the tabular workload only",
+            "running": "--url is taken to be a deployment of the demo model",
+        }
         systems: list[System] = []
         notes: dict[str, str] = {}
         for key in wanted:
+            if work.kind != "tabular" and key in refused:
+                notes[key] = f"not measured on the {work.kind} workload: {refused[key]}"
+                print(f"{key}: {notes[key]}", flush=True)
+                continue
             try:
                 system = starters[key]()
                 notes[key] = check(system, work)
@@ -841,7 +907,7 @@ def main() -> None:
                             flush=True,
                         )
         points = {k: median_point(v, k[1]) for k, v in results.items()}
-        report = render(info, raw, systems, notes, points, args, wanted)
+        report = render(info, work, raw, systems, notes, points, args, wanted)
         kept = ""
         if args.out.exists():  # hand-written notes survive a rerun
             old = args.out.read_text()
@@ -853,6 +919,7 @@ def main() -> None:
 
 def render(
     info: dict[str, str],
+    work: Workload,
     raw: dict[int, dict[str, float]],
     systems: list[System],
     notes: dict[str, str],
@@ -868,6 +935,10 @@ def render(
         "the end. Command:",
         "",
         f"    {command}",
+        "",
+        f"Workload `{work.kind}`: {WORKLOAD_NOTES[work.kind]}; inputs "
+        + ", ".join(f"{name} {datatype}" for name, datatype in work.inputs)
+        + f", output {work.output}.",
         "",
         f"{args.repeats} interleaved runs of {args.duration:g} s per point (after a 1 s warm-up"
         " per system), medians of requests/s, p50 and p99; max is the largest over the runs.",
