@@ -7,6 +7,7 @@ model thread; requests submitted meanwhile queue up and then run as one batch.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Awaitable
 from pathlib import Path
@@ -304,23 +305,25 @@ def test_the_model_thread_ends_on_close_and_a_late_request_still_runs(model: Mod
 
 
 def test_tensor_requests_and_rows_requests_share_a_model_call(model: Model) -> None:
-    """A request decoded by its way in (tensors) joins rows decoded in the batch: one model
-    call, each answered in its own form, the same numbers as alone; a bad row still fails
-    only its own request."""
+    """A request decoded by its way in (tensors), or decoded by the call it brings in the
+    model thread, joins rows decoded in the batch: one model call, each answered in its
+    own form, the same numbers as alone; a bad row, or bad tensors, fail only their own
+    request."""
     held = Held(model)
     api = interface(model)
     tensors = TensorCodec(api)
 
-    def columns(sizes: list[float]) -> Columns:
+    def given(sizes: list[float], sound: bytes = b"woof") -> dict[str, InputTensor]:
         n = len(sizes)
-        given = {
+        return {
             "Type": InputTensor("Type", "BYTES", (n, 1), [b"animal"] * n),
-            "Sound": InputTensor("Sound", "BYTES", (n, 1), [b"woof"] * n),
+            "Sound": InputTensor("Sound", "BYTES", (n, 1), [sound] * n),
             "Size": InputTensor("Size", "FP32", (n, 1), np.array([sizes], np.float32).T),
         }
-        return Columns(tensors.decode(given, n), n)
 
-    first, second = columns([0.5, 3.0]), columns([7.0])
+    first = Columns(2, feeds=tensors.decode(given([0.5, 3.0]), 2))
+    second = Columns(1, decode=functools.partial(tensors.decode, given([7.0]), 1))
+    bad = Columns(1, decode=functools.partial(tensors.decode, given([1.0], b"purr"), 1))
 
     async def scenario() -> list[Any]:
         batcher = Batcher(held.run)
@@ -329,7 +332,8 @@ def test_tensor_requests_and_rows_requests_share_a_model_call(model: Model) -> N
                 batcher.submit(api, [row(1.5)]),
                 batcher.submit(api, [], feeds=first.feeds, count=first.count, raw=True),
                 batcher.submit(api, [row("heavy")]),
-                batcher.submit(api, [], feeds=second.feeds, count=second.count, raw=True),
+                batcher.submit(api, [], prepare=second.decode, count=second.count, raw=True),
+                batcher.submit(api, [], prepare=bad.decode, count=bad.count, raw=True),
             ]
             return await batched(held, batcher, jobs)
         finally:
@@ -339,6 +343,7 @@ def test_tensor_requests_and_rows_requests_share_a_model_call(model: Model) -> N
     assert held.calls == [1, 4], "the bad row failed its decode; the rest shared one call"
     assert results[0] == alone(model, api, [row(1.5)])
     assert isinstance(results[2], JsonPropertyTypeMismatch)
+    assert isinstance(results[4], BadData) and "unknown category 'purr'" in str(results[4])
     for result, sizes in ((results[1], [0.5, 3.0]), (results[3], [7.0])):
         weights = tensors.encode(result, len(sizes))["Weight"].data
         expected = [r["Weight"] for r in alone(model, api, [row(s) for s in sizes])]

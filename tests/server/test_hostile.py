@@ -256,6 +256,21 @@ def test_a_hostile_request_is_refused_quickly_and_the_server_stays_healthy(hosti
     assert healthy(server)
 
 
+def test_a_slow_inference_body_is_refused_in_the_protocols_error_body(hostile):
+    """The Open Inference Protocol's requests take the lane too: one whose body stalls gets
+    the protocol's `{"error": ...}`, not the rows API's body."""
+    server, d = hostile["server"], hostile["demo"]
+    tensors = json.dumps(
+        {"inputs": [{"name": "Size", "datatype": "FP32", "shape": [1, 1], "data": [1.0]}]}
+    ).encode()
+    answer = send(server.port, post(f"/v2/models/{d['id']}/infer", tensors, d["token"])[:-10])
+    assert answer.status == 408, answer.body
+    assert answer.seconds < 5
+    assert list(json.loads(answer.body)) == ["error"]
+    assert "too slowly" in json.loads(answer.body)["error"]
+    assert healthy(server)
+
+
 @pytest.mark.slow
 def test_the_log_does_not_repeat_what_hostile_requests_sent(hostile):
     """After the corpus (huge URLs, headers, ids), no log line is long."""

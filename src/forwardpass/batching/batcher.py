@@ -75,6 +75,7 @@ class Batcher:
         timing: Timing | None = None,
         *,
         feeds: Feeds | None = None,
+        prepare: Callable[[], Feeds] | None = None,
         gone: Callable[[], bool] | None = None,
         timeout: float | None = None,
         count: int | None = None,
@@ -82,7 +83,9 @@ class Batcher:
     ) -> Answer:
         """The answer rows for `rows`, run as part of the next batch.
 
-        `feeds`, if given, are `rows` already decoded by `interface`; `count` is their
+        `feeds`, if given, are `rows` already decoded by `interface`, and `prepare` makes
+        them in the model thread, as the batch starts (errors fail this request only);
+        `count` is their
         number of examples when there are no rows (a tensor request), and `raw` asks for
         the request's slice of the model's outputs instead of rows. `timing`, if given,
         gets the time spent queued and the batch's decode, infer and encode durations.
@@ -100,6 +103,7 @@ class Batcher:
             gone,
             timeout,
             raw,
+            prepare,
         )
         with self._cond:
             # A request larger than the whole bound still runs when nothing else waits.

@@ -15,9 +15,12 @@ within its own request); when the model call or an encode fails, each request is
 encoded alone. A request whose client has gone away by the time its batch runs is not
 run at all: it fails with `Abandoned`.
 
-A request may come with its feeds (a tensor request's `Columns`, or rows of images decoded
-off the event loop): they join those of the rows decoded here, so a tensor request and a
-rows request of one deployment share a model call. A job marked `raw` is answered with
+A request may come with its feeds (rows of images decoded off the event loop, a tensor
+request's image `Columns`), or with how to make them (a tensor request's `Columns.decode`,
+called here, in the model thread, as rows are decoded: while it runs, requests gather in the
+queue for the next batch, where decoding them on the event loop first sent them one at a
+time). Such feeds join those of the rows decoded here, so a tensor request and a rows
+request of one deployment share a model call. A job marked `raw` is answered with
 its slice of the model's outputs instead of rows, for a way in that shapes them itself.
 
 Each request may bring its deployment's run timeout. A model call gets the longest of its
@@ -51,13 +54,15 @@ class Abandoned(Exception):
     """The client of a request went away while it waited for its batch: it was not run."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Columns:
-    """A request its way in decoded itself: one array per model input, `count` examples
-    along the first dimension of each."""
+    """A request its way in decodes itself: `count` examples, and their feeds (one array
+    per model input, the examples along the first dimension) or the call that makes them,
+    which the batch makes in the model thread."""
 
-    feeds: Feeds
     count: int
+    feeds: Feeds | None = None
+    decode: Callable[[], Feeds] | None = None
 
 
 class Codec(Protocol):
@@ -81,6 +86,7 @@ class Job:
     gone: Callable[[], bool] | None = None  # True once nobody waits for the answer
     timeout: float | None = None  # seconds its model call may run; None: the model's own
     raw: bool = False  # answered with its slice of the outputs, not encoded as rows
+    prepare: Callable[[], Feeds] | None = None  # makes `feeds`, in the model thread
     queued: float = field(default_factory=time.perf_counter)
     result: Answer | BaseException | None = None
 
@@ -106,6 +112,8 @@ def run_batch(batch: list[Job], model: ModelCall) -> None:
         # still waiting. Read without a lock: a client that leaves now is run all the same.
         if job.gone is not None and job.gone():
             job.result = Abandoned()
+            continue
+        if job.prepare is not None and not _prepare(job):
             continue
         groups.setdefault(id(job.interface), []).append(job)
     parts = [part for jobs in groups.values() for part in _decode(jobs)]
@@ -159,6 +167,21 @@ def _longest(jobs: list[Job]) -> float | None:
     """The run timeout of a call for `jobs`: the longest they bring, or None if none does."""
     given = [job.timeout for job in jobs if job.timeout is not None]
     return max(given) if given else None
+
+
+def _prepare(job: Job) -> bool:
+    """Make the feeds of a job that brought the call for them; False if it failed (the
+    error is then the job's own result)."""
+    assert job.prepare is not None
+    started = time.perf_counter()
+    try:
+        job.feeds = job.prepare()
+        return True
+    except Exception as exc:
+        job.result = exc
+        return False
+    finally:
+        _add_decode([job], time.perf_counter() - started)
 
 
 def _decode(jobs: list[Job]) -> list[_Part]:

@@ -41,6 +41,7 @@ from forwardpass.errors import (
 from forwardpass.server.body import read_form, refuse_declared, too_large, wanted
 from forwardpass.server.edge import LINGER_SECONDS, MAX_HEAD_BYTES, MAX_URL_BYTES, Edge
 from forwardpass.server.oip.route import OipRoutes
+from forwardpass.server.oip.route import error_reply as oip_error_reply
 from forwardpass.server.reply import Reply, error_reply, reply_headers
 from forwardpass.server.rows.route import ForwardRoute
 from forwardpass.settings import Settings
@@ -158,6 +159,9 @@ class ServerProtocol(HttpToolsProtocol):
         if self._in_body and (cycle is None or cycle.response_complete):
             transport.close()  # answered already (early): only the rest of its body failed
             return
+        # An inference request in flight is refused in its own protocol's error body
+        # (asked before `lost()`, which may answer the request at once).
+        infer = isinstance(cycle, Exchange) and cycle.infer and not cycle.response_complete
         if cycle is not None and not cycle.response_complete:
             # The request in flight can't get the rest of its body: it stops waiting, and
             # its answer, unless it has begun, goes nowhere; this one takes its place.
@@ -169,7 +173,7 @@ class ServerProtocol(HttpToolsProtocol):
             if getattr(cycle, "response_started", False):  # half an ASGI answer is out
                 transport.close()
                 return
-        status, extra, body = error_reply(error)
+        status, extra, body = (oip_error_reply if infer else error_reply)(error)
         head = [STATUS_LINE[status]]
         for name, value in (
             *self.server_state.default_headers,

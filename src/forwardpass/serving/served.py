@@ -106,6 +106,7 @@ class Live:
                 [],
                 timing,
                 feeds=rows.feeds,
+                prepare=rows.decode,
                 gone=gone,
                 timeout=self.limits.run_timeout,
                 count=rows.count,

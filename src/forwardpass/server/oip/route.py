@@ -10,6 +10,7 @@ batch). Errors answer the protocol's `{"error": "..."}` with the rows API's stat
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 
@@ -206,13 +207,13 @@ class _TensorCall:
                         )
                     )
         count = tensors.count(parsed.inputs)
+        self.parsed, self.live, self.tensors, self.count = parsed, live, tensors, count
         if tensors.decodes_images:
             # Off the event loop, as the rows API's images: the codec waits for its pool.
             feeds = await asyncio.to_thread(tensors.decode, parsed.inputs, count)
-        else:
-            feeds = tensors.decode(parsed.inputs, count)
-        self.parsed, self.live, self.tensors, self.count = parsed, live, tensors, count
-        return Columns(feeds, count)
+            return Columns(count, feeds=feeds)
+        # Decoded in the model thread as its batch starts, as rows are (batching/run.py).
+        return Columns(count, decode=functools.partial(tensors.decode, parsed.inputs, count))
 
     def gone(self) -> bool:
         return self.body.gone()
