@@ -1,6 +1,7 @@
 """forwardpass at several commits, side by side in one run: did a change make it slower?
 
     .venv/bin/python bench/commits.py 6a0ac89,HEAD --points 1:64,100:1 --repeats 3
+    .venv/bin/python bench/commits.py 2dde26a,HEAD --points 100:1,100:16 --api v2-binary
 
 Each commit is checked out in a worktree of its own (under the temporary directory), gets
 its own data directory with the demo model (written once, by this checkout) and one
@@ -14,6 +15,7 @@ the commits must read the same model file format.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import subprocess
 import sys
@@ -72,6 +74,12 @@ def main() -> None:
     parser.add_argument("--points", default="1:64,100:1", help="ROWS:CONNECTIONS, comma-separated")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--duration", type=float, default=4)
+    parser.add_argument(
+        "--api",
+        choices=("rows", "v2-json", "v2-binary"),
+        default="rows",
+        help="the rows API, or the Open Inference Protocol with JSON or binary tensors",
+    )
     args = parser.parse_args()
     commits = [
         subprocess.run(
@@ -91,6 +99,9 @@ def main() -> None:
         for sha in commits:
             process, system = serve(sha, work, root)
             processes.append(process)
+            if args.api != "rows":
+                tensors = run.tensors_system(system, binary=args.api == "v2-binary")
+                system = dataclasses.replace(tensors, key=sha, label=f"{system.label}, {args.api}")
             print(f"{sha}: {run.check(system, work)}", flush=True)
             systems.append(system)
         found: dict[tuple[str, int, int], list[run.Measure]] = {}
@@ -98,8 +109,7 @@ def main() -> None:
             bodies = {}
             for system in systems:
                 path = root / f"{system.key}-{rows}.body"
-                path.write_bytes(system.encode(work.rows_for(rows)))
-                bodies[system.key] = path
+                bodies[system.key] = run.write_body(system, work.rows_for(rows), path)
                 run.wrk(system, path, conns, 1)  # warm up
             for repeat in range(args.repeats):
                 for system in systems if repeat % 2 == 0 else systems[::-1]:

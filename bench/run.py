@@ -659,6 +659,17 @@ def _ms(text: str) -> float:
     return float(found.group(1)) * _UNITS[found.group(2)]
 
 
+def write_body(system: System, rows: list[dict[str, Any]], path: Path) -> Path:
+    """The system's request body for `rows` at `path`, for post.lua, and beside it the
+    headers it needs beyond Authorization and Content-Type (`path` with `.headers`)."""
+    path.write_bytes(system.encode(rows))
+    extra = system.headers(rows)
+    if extra:
+        lines = "".join(f"{name}: {value}\n" for name, value in extra.items())
+        path.with_suffix(".headers").write_text(lines)
+    return path
+
+
 def wrk(
     system: System, body: Path, connections: int, seconds: float, script: str = "post.lua"
 ) -> Measure:
@@ -883,12 +894,7 @@ def main() -> None:
         for count in ROW_COUNTS:
             for system in systems:
                 path = work_dir / f"{system.key}-{count}.body"
-                path.write_bytes(system.encode(work.rows_for(count)))
-                extra = system.headers(work.rows_for(count))
-                if extra:  # post.lua sends these too
-                    lines = "".join(f"{k}: {v}\n" for k, v in extra.items())
-                    path.with_suffix(".headers").write_text(lines)
-                bodies[system.key, count] = path
+                bodies[system.key, count] = write_body(system, work.rows_for(count), path)
 
         results: dict[tuple[str, int, int], list[Measure]] = {}
         for count in ROW_COUNTS:

@@ -50,7 +50,19 @@ SIZE_AS_BINARY = {
     ]
 }
 
-SOUND_AS_BINARY = {"name": "Sound", "datatype": "BYTES", "shape": [2, 1]}
+
+def sound_as_binary(*sounds: bytes) -> tuple[bytes, int]:
+    """The demo's inputs with Sound as binary BYTES, each element after its length."""
+    raw = b"".join(struct.pack("<I", len(s)) + s for s in sounds)
+    sound = {
+        "name": "Sound",
+        "datatype": "BYTES",
+        "shape": [len(sounds), 1],
+        "parameters": {"binary_data_size": len(raw)},
+    }
+    inputs = good_inputs()
+    return binary({"inputs": [inputs[0], sound, inputs[2]]}, raw)
+
 
 BAD = {
     "wrong datatype": (replaced(2, datatype="BYTES", data=["0.5", "3"]), 400, "expected FP32"),
@@ -102,30 +114,12 @@ BAD = {
         "its data is 8 bytes",
     ),
     "an unknown category as binary BYTES": (
-        binary(
-            {
-                "inputs": [
-                    good_inputs()[0],
-                    {**SOUND_AS_BINARY, "parameters": {"binary_data_size": 16}},
-                    good_inputs()[2],
-                ]
-            },
-            struct.pack("<I", 4) + b"woof" + struct.pack("<I", 4) + b"purr",
-        ),
+        sound_as_binary(b"woof", b"purr"),
         400,
         "row 1, feature 'Sound': unknown category 'purr'",
     ),
     "a binary BYTES element that is not UTF-8": (
-        binary(
-            {
-                "inputs": [
-                    good_inputs()[0],
-                    {**SOUND_AS_BINARY, "parameters": {"binary_data_size": 14}},
-                    good_inputs()[2],
-                ]
-            },
-            struct.pack("<I", 4) + b"woof" + struct.pack("<I", 2) + b"\xff\xfe",
-        ),
+        sound_as_binary(b"woof", b"\xff\xfe"),
         400,
         "UTF-8",
     ),
