@@ -38,21 +38,18 @@ def from_booster(
     booster: Any, options: trees.Options, example: np.ndarray | None = None
 ) -> onnx.ModelProto:
     """The forwardpass model of a loaded `lightgbm.Booster`."""
-    convert = extras.need("onnxmltools.convert", "lightgbm", "a LightGBM model")
-    types = extras.need("onnxmltools.convert.common.data_types", "lightgbm", "a LightGBM model")
     dumped = booster.dump_model(num_iteration=-1)
     objective = str(dumped.get("objective", "")).split(" ")[0]
     names = list(booster.feature_name())
-    try:
-        model = convert.convert_lightgbm(
-            booster,
-            initial_types=[("input", types.FloatTensorType([None, len(names)]))],
-            zipmap=False,
-        )
-    except Exception as exc:  # onnxmltools raises RuntimeError, KeyError, ...
-        raise BadData(
-            f"onnxmltools cannot convert this LightGBM model (objective {objective}): {exc}"
-        ) from None
+    model = trees.convert(
+        "convert_lightgbm",
+        "lightgbm",
+        "a LightGBM model",
+        objective,
+        len(names),
+        booster,
+        zipmap=False,
+    )
     classes = None
     if objective in ("binary", "multiclass", "multiclassova"):
         count = 2 if objective == "binary" else int(dumped["num_class"])
@@ -60,9 +57,7 @@ def from_booster(
 
     def predict(rows: np.ndarray) -> np.ndarray:
         answer = np.asarray(booster.predict(rows.astype(np.float64)))
-        if objective == "binary":
-            return np.stack([1 - answer, answer], axis=1)
-        return answer
+        return trees.two_scores(answer) if objective == "binary" else answer
 
     return trees.finish(
         model,

@@ -1,5 +1,5 @@
-"""What the gradient-boosting importers share: the signature of a converted tree ensemble,
-its check against the original, and the options of an import.
+"""What the gradient-boosting importers share: onnxmltools' conversion, the signature of a
+converted tree ensemble, its check against the original, and the options of an import.
 
 A booster's converted graph has one float input `[N, features]` (each named feature a
 column of it) and either a score tensor (regression) or a probability matrix (a
@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import onnx
 
-from forwardpass.errors import SignatureError
-from forwardpass.importers import agreement
+from forwardpass.errors import BadData, SignatureError
+from forwardpass.importers import agreement, extras
 from forwardpass.importers.onnx import prepare
 from forwardpass.model import graph
 from forwardpass.model import signature as sig
@@ -34,6 +35,28 @@ class Options:
     target: str = "prediction"
     signature: sig.Signature | None = None
     trust_pickle: bool = False
+
+
+def convert(
+    converter: str, extra: str, what: str, objective: str, width: int, booster: Any, **more: Any
+) -> onnx.ModelProto:
+    """`booster` through onnxmltools' `converter` (convert_xgboost, convert_lightgbm), one
+    float input `[N, width]`; its failure is BadData naming the model's kind and objective.
+    """
+    converters = extras.need("onnxmltools.convert", extra, what)
+    types = extras.need("onnxmltools.convert.common.data_types", extra, what)
+    try:
+        model: onnx.ModelProto = getattr(converters, converter)(
+            booster, initial_types=[("input", types.FloatTensorType([None, width]))], **more
+        )
+    except Exception as exc:  # onnxmltools raises RuntimeError, KeyError, AttributeError...
+        raise BadData(f"onnxmltools cannot convert {what} (objective {objective}): {exc}") from None
+    return model
+
+
+def two_scores(positive: np.ndarray) -> np.ndarray:
+    """A binary classifier's answer (the second class's probability) as both classes'."""
+    return np.stack([1 - positive, positive], axis=1)
 
 
 def finish(

@@ -50,8 +50,6 @@ def from_booster(
 ) -> onnx.ModelProto:
     """The forwardpass model of a loaded `xgboost.Booster`."""
     xgb = extras.need("xgboost", "xgboost", "an XGBoost model")
-    convert = extras.need("onnxmltools.convert", "xgboost", "an XGBoost model")
-    types = extras.need("onnxmltools.convert.common.data_types", "xgboost", "an XGBoost model")
     objective = json.loads(booster.save_config())["learner"]["objective"]["name"]
     width = booster.num_features()
     names = list(booster.feature_names or (f"f{i}" for i in range(width)))
@@ -64,14 +62,9 @@ def from_booster(
     nameless = booster.copy()
     nameless.feature_names = None
     nameless.feature_types = None
-    try:
-        model = convert.convert_xgboost(
-            nameless, initial_types=[("input", types.FloatTensorType([None, width]))]
-        )
-    except Exception as exc:  # onnxmltools raises RuntimeError, AttributeError, ...
-        raise BadData(
-            f"onnxmltools cannot convert this XGBoost model (objective {objective}): {exc}"
-        ) from None
+    model = trees.convert(
+        "convert_xgboost", "xgboost", "an XGBoost model", objective, width, nameless
+    )
     classes = None
     if objective in _CLASSIFYING:
         count = 2 if objective.startswith("binary:") else _classes(booster)
@@ -80,7 +73,7 @@ def from_booster(
     def predict(rows: np.ndarray) -> np.ndarray:
         answer = nameless.predict(xgb.DMatrix(rows, missing=np.nan))
         if objective == "binary:logistic":
-            return np.stack([1 - answer, answer], axis=1)
+            return trees.two_scores(answer)
         if objective == "multi:softmax":
             softprob = nameless.copy()
             softprob.set_param({"objective": "multi:softprob"})

@@ -7,10 +7,15 @@ lane (server/lane.py) each send it as they must, with the same headers.
 
 from __future__ import annotations
 
+import logging
+
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from forwardpass.errors import ForwardpassError
+from forwardpass.batching.run import Abandoned
+from forwardpass.errors import BadData, ForwardpassError, InternalError
+
+log = logging.getLogger("forwardpass.requests")
 
 HeaderList = list[tuple[bytes, bytes]]
 Reply = tuple[int, HeaderList, bytes]
@@ -21,6 +26,18 @@ _JSON = (b"content-type", b"application/json")
 def contract_body(code: str, message: str) -> bytes:
     """The contract's error body: the one place it is made."""
     return orjson.dumps({"errorCode": code, "errorMessage": message})
+
+
+def failure(exc: Exception) -> ForwardpassError:
+    """What a prediction route answers for an exception out of `Predictor.predict`: its
+    own error, the client gone, or (logged) the server's failure."""
+    if isinstance(exc, ForwardpassError):
+        return exc
+    if isinstance(exc, Abandoned):
+        # Nobody will read the answer; counted under nginx's "client closed request".
+        return BadData("the client went away before it was answered")
+    log.error("unexpected error", exc_info=exc)
+    return InternalError("the server failed; the error is in its log")
 
 
 def error_headers(error: ForwardpassError) -> HeaderList:

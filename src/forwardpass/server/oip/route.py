@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 from typing import Any
 
 import orjson
@@ -24,22 +23,18 @@ from forwardpass import __version__
 from forwardpass.batching.run import Abandoned, Columns, Outputs
 from forwardpass.codecs.tensors import OutputTensor, TensorCodec
 from forwardpass.errors import (
-    BadData,
     FeatureNotFound,
     ForwardpassError,
-    InternalError,
     ResourceNotFound,
     at,
 )
 from forwardpass.server.body import INFERENCE_HEADER_LENGTH, Body, Headers, RequestBody, wanted
 from forwardpass.server.oip import wire
-from forwardpass.server.reply import Reply, ReplyResponse, error_headers
+from forwardpass.server.reply import Reply, ReplyResponse, error_headers, failure
 from forwardpass.services.openapi_oip import PLATFORM
 from forwardpass.serving.auth import authorize_header
 from forwardpass.serving.predict import Predictor
 from forwardpass.serving.served import Live
-
-log = logging.getLogger("forwardpass.requests")
 
 #: What `GET /v2` says the server speaks beyond the core protocol.
 EXTENSIONS = ("binary_tensor_data", "classification")
@@ -148,13 +143,8 @@ class OipRoutes:
             (content, header_length), timing = await self.predictor.predict(
                 deployment_id, found.get(b"authorization"), call
             )
-        except ForwardpassError as exc:
-            return error_reply(exc)
-        except Abandoned:
-            return error_reply(BadData("the client went away before it was answered"))
         except Exception as exc:
-            log.error("unexpected error", exc_info=exc)
-            return error_reply(InternalError("the server failed; the error is in its log"))
+            return error_reply(failure(exc))
         extra = [(b"server-timing", timing.header().encode("latin-1"))]
         if header_length is not None:
             extra += (

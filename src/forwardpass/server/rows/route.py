@@ -8,7 +8,6 @@ protocol's lane (server/lane.py), which reads the body itself.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -20,20 +19,16 @@ from starlette.types import ASGIApp
 from forwardpass.batching.run import Abandoned, Rows
 from forwardpass.errors import (
     BadData,
-    ForwardpassError,
-    InternalError,
     JsonParsingError,
     PayloadTooLarge,
     UnsupportedContentType,
     at,
 )
 from forwardpass.server.body import Body, Headers, RequestBody, wanted
-from forwardpass.server.reply import Reply, ReplyResponse, error_reply
+from forwardpass.server.reply import Reply, ReplyResponse, error_reply, failure
 from forwardpass.serving.predict import Predictor
 from forwardpass.serving.served import Live
 from forwardpass.settings import Settings
-
-log = logging.getLogger("forwardpass.requests")
 
 _JSON = "application/json"
 _MULTIPART = "multipart/form-data"
@@ -71,14 +66,8 @@ class ForwardRoute:
             content, timing = await self.predictor.predict(
                 deployment_id, found.get(b"authorization"), call
             )
-        except ForwardpassError as exc:
-            return error_reply(exc)
-        except Abandoned:
-            # Nobody will read the answer; counted under nginx's "client closed request".
-            return error_reply(BadData("the client went away before it was answered"))
         except Exception as exc:
-            log.error("unexpected error", exc_info=exc)
-            return error_reply(InternalError("the server failed; the error is in its log"))
+            return error_reply(failure(exc))
         return 200, [(b"server-timing", timing.header().encode("latin-1"))], content
 
 
