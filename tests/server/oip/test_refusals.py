@@ -277,3 +277,22 @@ def test_tokens(oip):
         url.replace(demo["id"], "no-such-deployment"), json=body, headers=bearer(demo["token"])
     )
     assert nobody.status_code == 404 and "error" in nobody.json()
+
+
+def test_a_path_or_method_the_protocol_has_not_answers_in_its_error_body(oip):
+    """Under /v2 even the router's own 404 and 405 are `{"error": ...}`: tritonclient reads
+    that key from any error it gets."""
+    demo = oip["demo"]
+    base = infer_url(demo).split("/v2/", 1)[0]
+    for method, path, status in (
+        ("GET", "/v2/repository/index", 404),
+        ("POST", "/v2/repository/index", 404),
+        ("GET", f"/v2/models/{demo['id']}/infer", 405),
+        ("POST", "/v2/health/live", 405),
+    ):
+        answer = httpx.request(method, base + path, headers=bearer(demo["token"]))
+        assert answer.status_code == status, (path, answer.text)
+        assert list(answer.json()) == ["error"], answer.text
+    # the rows API's paths keep the contract's body
+    rows = httpx.get(demo["url"], headers=bearer(demo["token"]))
+    assert rows.status_code == 405 and rows.json()["errorCode"] == "MethodNotAllowed"

@@ -178,3 +178,15 @@ def test_an_image_model_takes_files_and_pixels(oip, binary):
     ).as_numpy("digit")
     best = [max(labels, key=lambda label, r=row: r[label]) for row in expected[:2]]
     assert [text(item).split(":")[2] for item in top.reshape(-1)] == best
+
+
+def test_what_forwardpass_does_not_serve_is_a_clean_client_error(oip):
+    """The model repository extension is not served: tritonclient raises its own
+    exception with the server's message (a body in another shape made it fail with a
+    KeyError)."""
+    triton_client = client(oip["demo"])
+    try:
+        with pytest.raises(triton.InferenceServerException, match="Not Found"):
+            triton_client.get_model_repository_index()
+    finally:
+        triton_client.close()

@@ -40,9 +40,14 @@ from forwardpass.serving.served import Live
 EXTENSIONS = ("binary_tensor_data", "classification")
 
 
+def error_body(message: str) -> bytes:
+    """The protocol's error body: the one place it is made."""
+    return orjson.dumps({"error": message})
+
+
 def error_reply(error: ForwardpassError) -> Reply:
     """The protocol's error body, with the error's status and headers (Retry-After, ...)."""
-    return error.status, error_headers(error), orjson.dumps({"error": error.message})
+    return error.status, error_headers(error), error_body(error.message)
 
 
 def error_response(error: ForwardpassError) -> ASGIApp:
