@@ -3,15 +3,16 @@ singled out and named by its place in the file."""
 
 from __future__ import annotations
 
+import functools
 import re
-from collections import deque
 from collections.abc import Generator, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
 from forwardpass.client import Deployment
+from forwardpass.client.ordered import in_order
 from forwardpass.client.progress import Bar
 from forwardpass.errors import ForwardpassError
 
@@ -53,22 +54,8 @@ def scored(
     rest = iter(records)
     batches = iter(lambda: list(islice(rest, batch_size)), [])
     with ThreadPoolExecutor(workers, thread_name_prefix="forwardpass-predict") as pool:
-        pending: deque[Future[list[Record]]] = deque()
-        try:
-            for batch in batches:
-                pending.append(pool.submit(_score, deployment, batch))
-                # Two batches queued per worker keep them busy without reading far ahead.
-                while len(pending) >= 2 * workers or (pending and pending[0].done()):
-                    done = pending.popleft().result()
-                    bar.advance(len(done))
-                    yield from done
-            while pending:
-                done = pending.popleft().result()
-                bar.advance(len(done))
-                yield from done
-        finally:
-            for future in pending:
-                future.cancel()
+        score = functools.partial(_score, deployment)
+        yield from in_order(pool, score, batches, workers, bar.advance)
 
 
 def _score(deployment: Deployment, batch: list[Record]) -> list[Record]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections import deque
 from collections.abc import Iterable, Iterator, Sized
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -14,6 +13,7 @@ import httpx
 from forwardpass.client import frames
 from forwardpass.client.core import RETRY_STATUSES, Core, Described, Options
 from forwardpass.client.errors import ConnectionFailed
+from forwardpass.client.ordered import in_order
 from forwardpass.client.progress import Bar
 
 
@@ -76,22 +76,8 @@ class Deployment(Described):
                     bar.advance(len(answers))
                     yield from answers
                 return
-            pool = ThreadPoolExecutor(workers, thread_name_prefix="forwardpass-client")
-            pending: deque[Future[list[dict[str, Any]]]] = deque()
-            try:
-                for batch in batches:
-                    pending.append(pool.submit(self._send, batch))
-                    # Two requests queued per worker keep them busy without reading ahead.
-                    while len(pending) >= 2 * workers or (pending and pending[0].done()):
-                        answers = pending.popleft().result()
-                        bar.advance(len(answers))
-                        yield from answers
-                while pending:
-                    answers = pending.popleft().result()
-                    bar.advance(len(answers))
-                    yield from answers
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+            with ThreadPoolExecutor(workers, thread_name_prefix="forwardpass-client") as pool:
+                yield from in_order(pool, self._send, batches, workers, bar.advance)
 
     def _send(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         response = self._request(
