@@ -214,7 +214,8 @@ def _column(f: Field, tensor: InputTensor, count: int) -> np.ndarray:
         )
     if feature.type in ("categorical", "text"):
         if datatype == BYTES and not isinstance(tensor.data, np.ndarray):
-            if single and isinstance(codec, CategoricalCodec):
+            data = tensor.data
+            if single and isinstance(codec, CategoricalCodec) and data and type(data[0]) is bytes:
                 # Binary tensors' bytes looked up as they are: no decoding to text first.
                 known = codec.decode_utf8(tensor.data)
                 if known is not None:
@@ -247,7 +248,7 @@ def _column(f: Field, tensor: InputTensor, count: int) -> np.ndarray:
 def _strings(name: str, values: Sequence[bytes | str]) -> list[str]:
     kinds = set(map(type, values))
     if kinds <= {str}:  # JSON tensors
-        return list(values)  # type: ignore[arg-type]
+        return values  # type: ignore[return-value]
     try:
         if kinds == {bytes}:
             # One decode of them all joined, in C; unless an element holds the separator.

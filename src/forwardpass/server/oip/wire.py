@@ -23,6 +23,8 @@ from forwardpass.codecs.tensors import BYTES, DATATYPES, NUMPY_TYPES, InputTenso
 from forwardpass.errors import BadData, JsonParsingError, JsonPropertyTypeMismatch, PayloadTooLarge
 
 _LENGTH = struct.Struct("<I")
+_INT, _STR = {int}, {str}
+_NONE: dict[str, Any] = {}  # an input's parameters when it has none; never written to
 
 
 @dataclass(slots=True)  # not frozen: a frozen init costs 4 times as much, per request
@@ -128,13 +130,18 @@ def _input(item: Any, rest: bytes, offset: int, max_rows: int) -> tuple[InputTen
         raise JsonPropertyTypeMismatch(
             f"input {name!r}: datatype must be one of {', '.join(DATATYPES)}, got {datatype!r}"
         )
-    if type(shape) is not list or not shape or any(type(d) is not int or d < 0 for d in shape):
+    # One pass in C: no bool (a subclass of int) passes the set, nor a negative the min.
+    if type(shape) is not list or not shape or set(map(type, shape)) != _INT or min(shape) < 0:
         raise BadData(f"input {name!r}: shape must be a list of whole numbers, batch first")
     if shape[0] > max_rows:
         raise PayloadTooLarge(
             f"input {name!r}: {shape[0]} rows is over the limit of {max_rows} rows a request"
         )
-    parameters = _object(item, "parameters", f"the parameters of input {name!r}")
+    parameters = item.get("parameters", _NONE)
+    if type(parameters) is not dict:
+        raise JsonPropertyTypeMismatch(
+            f"the parameters of input {name!r} must be an object, got {json_type(parameters)}"
+        )
     size = parameters.get("binary_data_size")
     if size is not None:
         if type(size) is not int or size < 0:
@@ -190,8 +197,12 @@ def _json(name: str, datatype: str, data: Any, shape: list[int]) -> Any:
     if type(data) is not list:
         raise JsonPropertyTypeMismatch(f"input {name!r}: data must be a list")
     if datatype == BYTES:
-        flat = _flatten(data)
-        if not set(map(type, flat)) <= {str}:
+        kinds = set(map(type, data))
+        flat = data
+        if list in kinds:
+            flat = _flatten(data)
+            kinds = set(map(type, flat))
+        if not kinds <= _STR:
             raise JsonPropertyTypeMismatch(f"input {name!r}: BYTES data must hold strings")
         if len(flat) != elements:
             raise BadData(
@@ -219,8 +230,6 @@ def _json(name: str, datatype: str, data: Any, shape: list[int]) -> Any:
 
 
 def _flatten(data: list[Any]) -> list[Any]:
-    if list not in set(map(type, data)):
-        return data
     flat: list[Any] = []
     for v in data:
         flat.extend(_flatten(v) if type(v) is list else [v])
