@@ -85,10 +85,10 @@ class Batcher:
 
         `feeds`, if given, are `rows` already decoded by `interface`, and `prepare` makes
         them in the model thread, as the batch starts (errors fail this request only);
-        `count` is their
-        number of examples when there are no rows (a tensor request), and `raw` asks for
-        the request's slice of the model's outputs instead of rows. `timing`, if given,
-        gets the time spent queued and the batch's decode, infer and encode durations.
+        `count` is their number of examples when there are no rows (a tensor request), and
+        `raw` asks for the request's slice of the model's outputs instead of rows.
+        `timing`, if given, gets the time spent queued and the batch's decode, infer and
+        encode durations.
         `gone`, if given, says whether the client has gone away: if so when the batch
         starts, the request is not run and fails with `Abandoned`. `timeout`, if given, is
         the seconds its model call may run; a batch's call gets the longest of its requests'.

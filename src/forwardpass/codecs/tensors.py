@@ -217,7 +217,7 @@ def _column(f: Field, tensor: InputTensor, count: int) -> np.ndarray:
             data = tensor.data
             if single and isinstance(codec, CategoricalCodec) and data and type(data[0]) is bytes:
                 # Binary tensors' bytes looked up as they are: no decoding to text first.
-                known = codec.decode_utf8(tensor.data)
+                known = codec.decode_utf8(data)
                 if known is not None:
                     return known
             values: list[Any] = _strings(name, tensor.data)
