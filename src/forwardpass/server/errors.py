@@ -21,13 +21,13 @@ log = logging.getLogger("forwardpass.server")
 _HTTP_CODES = {404: "ResourceNotFound", 405: "MethodNotAllowed"}
 
 
-def _protocol(request: Request | None) -> bool:
+def _protocol(request: Request) -> bool:
     """True for a request of the Open Inference Protocol's paths."""
-    path = request.url.path if request is not None else ""
+    path = request.url.path
     return path == "/v2" or path.startswith("/v2/")
 
 
-def error_response(error: ForwardpassError, request: Request | None = None) -> Response:
+def error_response(error: ForwardpassError, request: Request) -> Response:
     status, _, body = (oip_error_reply if _protocol(request) else error_reply)(error)
     return Response(body, status_code=status, headers=error.headers, media_type="application/json")
 
