@@ -19,6 +19,21 @@ POSTGRES_URL = os.environ.get(
 )
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The container image takes minutes to build: when its tests are to run, its build
+    starts now, beside the tests that run before them (tests/deploy/image_build.py)."""
+    if any(item.path.name == "test_image.py" for item in session.items):
+        from tests.deploy.image_build import BUILD
+
+        BUILD.start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests.deploy.image_build import BUILD
+
+    BUILD.stop()
+
+
 def require_service(name: str, host: str, port: int) -> None:
     """Fail (never skip) when a service the test needs is not there.
 

@@ -1,22 +1,15 @@
 """The container image, built from the Containerfile and run as Kubernetes runs it: a
 read-only root, no capabilities, its own non-root user, one CPU. The test creates a
 deployment through the management API of the image's own `forwardpass serve` and gets a
-prediction over HTTP.
-
-No container registry is reachable here, so the base image is made from Debian's packages
-(mmdebstrap, then `podman import`) and kept under ~/.cache/forwardpass-ci, named by a hash
-of what it holds: a second run reuses it, and podman's layer cache keeps the installed
-dependencies until pyproject.toml changes. A missing podman or mmdebstrap fails the test.
+prediction over HTTP. How the image is built, and why it starts early: image_build.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import resource
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,87 +21,17 @@ import httpx
 import pytest
 
 from tests import models
-from tests.deploy.tools import ROOT, tool
+from tests.deploy.image_build import BUILD, podman
 from tests.support import bearer, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-BASE_SUITE = "bookworm"
-BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates", "passwd")
-CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "forwardpass-ci"
-IMAGE = "localhost/forwardpass-ci:test"
 ADMIN = "container-test-admin-token-0123456789"
-INSTALL = "apt-get install podman mmdebstrap runc (.ci/run does)"
-
-
-def podman(
-    *args: str, timeout: float = 120, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [tool("podman", INSTALL), *args], capture_output=True, text=True, timeout=timeout
-    )
-    if check and done.returncode != 0:
-        raise AssertionError(f"podman {' '.join(args)} exited {done.returncode}:\n{done.stderr}")
-    return done
-
-
-def base_image() -> str:
-    """The local base image: Debian's Python, made by mmdebstrap once per recipe."""
-    recipe = {"suite": BASE_SUITE, "variant": "minbase", "include": BASE_PACKAGES}
-    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
-    tag = f"localhost/forwardpass-ci-base:{key}"
-    if podman("image", "exists", tag, check=False).returncode == 0:
-        return tag
-    tarball = CACHE / f"base-{key}.tar"
-    if not tarball.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        partial = CACHE / f"base-{key}.partial.tar"
-        done = subprocess.run(
-            [
-                tool("mmdebstrap", INSTALL),
-                "--variant=minbase",
-                "--format=tar",
-                f"--include={','.join(BASE_PACKAGES)}",
-                BASE_SUITE,
-                str(partial),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        partial.rename(tarball)  # whole or absent: an interrupted run leaves no half tarball
-    podman("import", str(tarball), tag, timeout=300)
-    return tag
 
 
 @pytest.fixture(scope="module")
-def image(tmp_path_factory: pytest.TempPathFactory) -> str:
-    base = base_image()
-    log = tmp_path_factory.mktemp("image") / "build.log"
-    with log.open("w") as out:
-        done = subprocess.run(
-            [
-                tool("podman", INSTALL),
-                "build",
-                # podman's default OCI isolation needs rlimits this kind of machine refuses.
-                "--isolation=chroot",
-                "--network=host",
-                # The host's certificates let pip reach the package index during the build.
-                "--volume=/etc/ssl/certs:/etc/ssl/certs:ro",
-                # The docker format keeps the HEALTHCHECK, which OCI images have no field for.
-                "--format=docker",
-                f"--build-arg=BASE={base}",
-                f"--tag={IMAGE}",
-                f"--file={ROOT / 'Containerfile'}",
-                str(ROOT),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            timeout=840,
-        )
-    assert done.returncode == 0, log.read_text()[-5000:]
-    return IMAGE
+def image() -> str:
+    return BUILD.image()
 
 
 def limits() -> list[str]:
