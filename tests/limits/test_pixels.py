@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -47,3 +48,33 @@ def test_an_image_larger_than_a_share_counts_as_one_share() -> None:
     budget = PixelBudget(100, wait=0.1)
     with budget.hold("a", 10_000), budget.hold("b", 10_000):
         assert budget.held == 100
+
+
+def test_an_owners_calls_beyond_its_threads_wait_on_the_loop_and_others_go_in() -> None:
+    """`run`: one call of a's at a time in the budget's threads (per_owner=1); a's second
+    waits holding no thread, up to `wait`, then is refused; b's goes in at once."""
+    budget = PixelBudget(100, wait=0.3, per_owner=1)
+    release = threading.Event()
+    ran: list[str] = []
+
+    def work(name: str, block: bool = False) -> str:
+        ran.append(name)
+        if block:
+            release.wait(5)
+        return name
+
+    async def scenario() -> None:
+        first = asyncio.ensure_future(budget.run("a", lambda: work("a1", block=True)))
+        await asyncio.sleep(0.05)
+        second = asyncio.ensure_future(budget.run("a", lambda: work("a2")))
+        assert await budget.run("b", lambda: work("b")) == "b"  # not behind a's
+        with pytest.raises(Overloaded) as refused:
+            await second
+        assert refused.value.status == 503
+        release.set()
+        assert await first == "a1"
+        # a's thread is given back when its work ends: a's next call goes in.
+        assert await budget.run("a", lambda: work("a3")) == "a3"
+
+    asyncio.run(scenario())
+    assert ran == ["a1", "b", "a3"]  # a2 was refused before it took a thread

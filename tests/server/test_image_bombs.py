@@ -99,3 +99,61 @@ def test_two_bomb_requests_hold_a_bounded_memory_and_give_it_back(
     # 18 MP in flight as RGBA is 69 MiB; the rest is the strips, the bodies and the answers.
     assert peak < 250 * MIB
     assert held < 60 * MIB
+
+
+@pytest.mark.slow
+def test_a_flood_of_image_requests_leaves_other_deployments_and_registry_changes_alone(
+    tmp_path: Path,
+) -> None:
+    """One deployment's many bomb requests wait for the pixel budget without holding the
+    threads the rest of the server needs: another deployment's image answers at once, and a
+    registry change (that deployment disabled from the CLI) reaches the server at once.
+    Before, the waits held every thread of asyncio's default pool (six on two cores) for up
+    to ten seconds each, and the registry refresh and every other image request queued
+    behind them."""
+    data_dir = tmp_path / "data"
+    model = models.image_echo(tmp_path / "e.onnx")
+    cli_json(data_dir, "model", "import", str(model), "--name", "echo")
+    flood, other = (
+        cli_json(data_dir, "deployment", "create", "echo", "--name", name)
+        for name in ("flood", "other")
+    )
+    server = Server(data_dir, env=cli_env(data_dir, FORWARDPASS_MAX_DECODING_PIXELS=str(BUDGET)))
+    try:
+        for deployment in (flood, other):
+            deployment["url"] = server.url(deployment["id"])
+        small = [{"image": png(64)}]
+        assert post(other, small).status_code == 200  # warm: the model is loaded
+        bomb = [{"image": png(3000)}] * 8
+        statuses: list[int] = []
+        threads = [
+            threading.Thread(target=lambda: statuses.append(post(flood, bomb).status_code))
+            for _ in range(16)
+        ]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.5)  # the flood holds its share of the budget; the rest of it waits
+
+        started = time.monotonic()
+        answer = post(other, small)
+        answered = time.monotonic() - started
+        cli_json(data_dir, "deployment", "disable", other["id"])
+        started = time.monotonic()
+        while (status := post(other, small).status_code) == 200:
+            if time.monotonic() - started > 10:
+                break
+            time.sleep(0.1)
+        refused = time.monotonic() - started
+        flooding = sum(thread.is_alive() for thread in threads)
+        for thread in threads:
+            thread.join()
+
+        print(f"other image {answered:.2f} s, disabled after {refused:.2f} s, {flooding} left")
+        assert flooding, "the flood was over before the checks: they showed nothing"
+        assert answer.status_code == 200, answer.text
+        assert answered < 3, f"another deployment's image waited {answered:.1f} s"
+        assert status == 403 and refused < 3, f"disabled after {refused:.1f} s: {status}"
+        # The flood itself is served or told to come back, never failed.
+        assert set(statuses) <= {200, 503}, statuses
+    finally:
+        server.stop()

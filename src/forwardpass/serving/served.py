@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 from forwardpass.batching.batcher import Batcher
 from forwardpass.batching.run import Answer, Columns, Outputs, Rows
@@ -37,6 +38,8 @@ from forwardpass.registry.changes import ChangeListener, can_listen
 from forwardpass.runtime import Model, default_threads, providers
 from forwardpass.runtime.deadlines import DEADLINES
 from forwardpass.settings import Settings
+
+T = TypeVar("T")
 
 log = logging.getLogger("forwardpass.serving.served")
 
@@ -65,9 +68,15 @@ class Live:
     interface: RowCodec | None  # None while disabled: its model need not be in memory
     batcher: Batcher | None
     limits: Limits
+    pixels: PixelBudget  # the process's, shared by every deployment's images
     load_error: str | None = None  # why its model could not be loaded (then not served)
     tensors: TensorCodec | None = None  # its features as tensors; None as `interface`
     model_version: int = 0  # the version number of its model, in the registry
+
+    async def decode_images(self, decode: Callable[[], T]) -> T:
+        """`decode`, of a request that holds images, off the event loop in the pixel
+        budget's threads (limits/pixels.py says why not in asyncio's)."""
+        return await self.pixels.run(self.id, decode)
 
     def require_loaded(self) -> None:
         """Raise `ModelNotLoaded` if this enabled deployment's model failed to load."""
@@ -114,8 +123,7 @@ class Live:
             )
         feeds = None
         if interface.decodes_images:
-            # Off the event loop: the codec waits there for its pool to decode the images.
-            feeds = await asyncio.to_thread(interface.decode, rows)
+            feeds = await self.decode_images(functools.partial(interface.decode, rows))
         else:
             require_list(rows)  # the rest of decoding is done per batch, in the model thread
         if timing is not None:
@@ -238,6 +246,7 @@ class ServedDeployments:
             interface=interface,
             batcher=batcher,
             limits=Limits.of(deployment.limits, self.settings),
+            pixels=self.pixels,
             load_error=load_error,
             tensors=tensors,
             model_version=deployment.model.version,

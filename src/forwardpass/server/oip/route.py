@@ -9,7 +9,6 @@ batch). Errors answer the protocol's `{"error": "..."}` with the rows API's stat
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from typing import Any
 
@@ -204,8 +203,10 @@ class _TensorCall:
         count = tensors.count(parsed.inputs)
         self.parsed, self.live, self.tensors, self.count = parsed, live, tensors, count
         if tensors.decodes_images:
-            # Off the event loop, as the rows API's images: the codec waits for its pool.
-            feeds = await asyncio.to_thread(tensors.decode, parsed.inputs, count)
+            # Before queueing, as the rows API's images, in the pixel budget's threads.
+            feeds = await live.decode_images(
+                functools.partial(tensors.decode, parsed.inputs, count)
+            )
             return Columns(count, feeds=feeds)
         # Decoded in the model thread as its batch starts, as rows are (batching/run.py).
         return Columns(count, decode=functools.partial(tensors.decode, parsed.inputs, count))
