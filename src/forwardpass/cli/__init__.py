@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import uvicorn
 
 from forwardpass import __version__
 from forwardpass.cli import common, deployment, model, predict
@@ -18,9 +17,6 @@ from forwardpass.errors import ForwardpassError
 from forwardpass.registry import Registry, tokens
 from forwardpass.registry import migrate as migrations
 from forwardpass.runtime import providers, usable_cores
-from forwardpass.server import create_app
-from forwardpass.server import workers as workers_mod
-from forwardpass.server.app import configure_logging
 from forwardpass.settings import SETTINGS_HELP, Settings
 
 app = typer.Typer(
@@ -65,6 +61,14 @@ def _announce_admin(config: Settings, registry: Registry) -> None:
 
 
 def _run(config: Settings, registry: Registry) -> None:
+    # The server's modules (uvicorn, Starlette, the pages) are imported by the commands that
+    # serve, not by every command: they were a third of each CLI call's start.
+    import uvicorn
+
+    from forwardpass.server import create_app
+    from forwardpass.server import workers as workers_mod
+    from forwardpass.server.app import configure_logging
+
     configure_logging(config)
     try:
         server_app = create_app(config, registry)
@@ -113,6 +117,8 @@ def serve(
             _run(config, registry)
             return
     # The workers open the registry themselves; the check above made sure it opens.
+    from forwardpass.server import workers as workers_mod
+
     workers_mod.run(config, count)
 
 
