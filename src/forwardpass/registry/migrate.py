@@ -39,20 +39,17 @@ def _config() -> Config:
 
 def head() -> str:
     """The newest revision. Each script is `NNNN_what.py` with revision "NNNN", each on the
-    one before it (tests/registry/test_migrate_command.py holds Alembic to this)."""
-    return max(path.name.split("_", 1)[0] for path in (MIGRATIONS / "versions").glob("*_*.py"))
+    one before it (tests/registry/test_revisions.py holds Alembic to this)."""
+    scripts = (MIGRATIONS / "versions").glob("[0-9]*_*.py")
+    return max(path.name.split("_", 1)[0] for path in scripts)
 
 
 def current(engine: Engine) -> str | None:
     """The schema revision the database is at (None: an empty database)."""
     with engine.connect() as connection:
-        return _current(connection)
-
-
-def _current(connection: sa.Connection) -> str | None:
-    if not sa.inspect(connection).has_table(VERSION_TABLE):
-        return None
-    found = connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+        if not sa.inspect(connection).has_table(VERSION_TABLE):
+            return None
+        found = connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
     return None if found is None else str(found)
 
 
