@@ -24,7 +24,7 @@ from forwardpass.errors import BadData, JsonParsingError, JsonPropertyTypeMismat
 
 _LENGTH = struct.Struct("<I")
 _INT, _STR = {int}, {str}
-_NONE: dict[str, Any] = {}  # an input's parameters when it has none; never written to
+_NONE: dict[str, Any] = {}  # parameters not given; never written to
 
 
 @dataclass(slots=True)  # not frozen: a frozen init costs 4 times as much, per request
@@ -92,11 +92,14 @@ def parse(body: bytes, header_length: str | None, max_rows: int) -> InferRequest
     return InferRequest(request_id, tensors, requested, binary)
 
 
-def _object(container: dict[str, Any], key: str, what: str) -> dict[str, Any]:
-    """`container[key]`, an object; {} when it is not there (null is not an object)."""
-    value = container.get(key, {})
+def _object(container: dict[str, Any], key: str, what: str, name: str = "") -> dict[str, Any]:
+    """`container[key]`, an object; an empty one when it is not there (null is not an
+    object). `what` names it in the error, with `name` in place of {}: formatted only then,
+    as this runs for every input of every request."""
+    value = container.get(key, _NONE)
     if type(value) is not dict:
-        raise JsonPropertyTypeMismatch(f"{what} must be an object, got {json_type(value)}")
+        shown = what.format(repr(name))
+        raise JsonPropertyTypeMismatch(f"{shown} must be an object, got {json_type(value)}")
     return value
 
 
@@ -111,7 +114,7 @@ def _requested(item: Any, binary: bool) -> Requested:
     if type(item) is not dict or type(item.get("name")) is not str:
         raise JsonPropertyTypeMismatch('each of "outputs" must be an object with a "name"')
     name = item["name"]
-    parameters = _object(item, "parameters", f"the parameters of output {name!r}")
+    parameters = _object(item, "parameters", "the parameters of output {}", name)
     classification = parameters.get("classification")
     if "classification" in parameters and (type(classification) is not int or classification < 1):
         raise BadData(f"output {name!r}: classification must be a whole number of 1 or more")
@@ -137,11 +140,7 @@ def _input(item: Any, rest: bytes, offset: int, max_rows: int) -> tuple[InputTen
         raise PayloadTooLarge(
             f"input {name!r}: {shape[0]} rows is over the limit of {max_rows} rows a request"
         )
-    parameters = item.get("parameters", _NONE)
-    if type(parameters) is not dict:
-        raise JsonPropertyTypeMismatch(
-            f"the parameters of input {name!r} must be an object, got {json_type(parameters)}"
-        )
+    parameters = _object(item, "parameters", "the parameters of input {}", name)
     size = parameters.get("binary_data_size")
     if size is not None:
         if type(size) is not int or size < 0:
